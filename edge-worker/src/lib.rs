@@ -1,0 +1,36 @@
+//! SparkMotion edge worker: the tap path.
+//!
+//! `GET /<band-id>` → KV (`band:`, `event:`) → [`shared::resolve`] → 302, with
+//! the tap sent to the `TAPS` queue after the response; the queue consumer
+//! delivers batches to the origin. The origin pushes routing changes through
+//! the signed `POST /_internal/kv`. Nothing here may panic: the crate denies
+//! `unwrap`, `expect`, `panic!` and indexing.
+
+mod config;
+mod deliver;
+mod event_cache;
+mod js_props;
+mod kv_push;
+mod log;
+mod lookup;
+mod nonce;
+mod read_through;
+mod responses;
+mod route;
+mod signed_fetch;
+mod tap_path;
+
+use worker::{Context, Env, MessageBatch, Request, Response, Result, event};
+
+/// HTTP entry point.
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    route::handle(req, env, ctx).await
+}
+
+/// Queue consumer for `taps`: delivers batches to the origin.
+#[event(queue)]
+pub async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    deliver::deliver(&batch, &env).await;
+    Ok(())
+}
