@@ -7,9 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/edge-worker"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/@esbuild/linux-x64/bin/esbuild}"
-opt=(--no-opt)
-if [ -n "${WASM_OPT_BIN:-}" ] || [ -x "$HOME/.cargo/bin/wasm-opt" ]; then
-  export WASM_OPT_BIN="${WASM_OPT_BIN:-$HOME/.cargo/bin/wasm-opt}"
-  opt=()
-fi
-exec worker-build --profile wasm-release "${opt[@]}" "$@"
+# No wasm-opt: wasm-bindgen 0.2.130 emits exception-handling `exnref` types
+# that the binaryen builds installable here (Debian 108, crates.io wasm-opt
+# 0.116) cannot parse. Size comes from the `wasm-release` profile instead.
+exec worker-build --profile wasm-release --no-opt "$@"

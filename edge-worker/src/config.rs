@@ -1,12 +1,10 @@
 //! Worker configuration, read from bindings (`wrangler.toml` vars and secrets).
 
+use std::cell::OnceCell;
+use std::rc::Rc;
+
 use shared::Keyring;
 use worker::Env;
-
-/// KV namespace holding `band:` and `event:` records.
-pub const KV_BINDING: &str = "BANDS";
-/// Queue producer for taps.
-pub const QUEUE_BINDING: &str = "TAPS";
 
 /// The settings the tap path and the consumer need.
 pub struct EdgeConfig {
@@ -20,9 +18,19 @@ pub struct EdgeConfig {
     pub read_through_timeout_ms: u32,
 }
 
+thread_local! {
+    static CACHED: OnceCell<Rc<EdgeConfig>> = const { OnceCell::new() };
+}
+
 impl EdgeConfig {
+    /// The configuration, read once per isolate: bindings cannot change
+    /// during an isolate's life, and the tap path should not pay for them.
+    pub fn get(env: &Env) -> Rc<EdgeConfig> {
+        CACHED.with(|cell| Rc::clone(cell.get_or_init(|| Rc::new(Self::from_env(env)))))
+    }
+
     /// Reads the configuration; an invalid `FALLBACK_URL` is treated as absent and logged.
-    pub fn from_env(env: &Env) -> Self {
+    fn from_env(env: &Env) -> Self {
         let fallback_url = var(env, "FALLBACK_URL").filter(|url| match shared::destination::check(url) {
             Ok(()) => true,
             Err(e) => {
@@ -33,8 +41,8 @@ impl EdgeConfig {
         Self {
             fallback_url,
             origin_url: origin_url(env),
-            event_cache_ms: number(env, "EVENT_CACHE_SECONDS", 5.0) * 1000.0,
-            read_through_timeout_ms: number(env, "READ_THROUGH_TIMEOUT_MS", 1500.0) as u32,
+            event_cache_ms: (number(env, "EVENT_CACHE_SECONDS", 5) * 1000) as f64,
+            read_through_timeout_ms: number(env, "READ_THROUGH_TIMEOUT_MS", 1500) as u32,
         }
     }
 }
@@ -56,12 +64,9 @@ pub fn keyring(env: &Env) -> Option<Keyring> {
     }
 }
 
-/// A numeric var, or `default` when unset or not a finite non-negative number.
-pub fn number(env: &Env, name: &str, default: f64) -> f64 {
-    var(env, name)
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .unwrap_or(default)
+/// A non-negative integer var, or `default` when unset or malformed.
+pub fn number(env: &Env, name: &str, default: u64) -> u64 {
+    var(env, name).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(default)
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {

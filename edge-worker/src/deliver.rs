@@ -21,8 +21,8 @@ const DELIVERY_TIMEOUT_MS: u32 = 20_000;
 /// Delivers one batch; never fails (failures become retries).
 pub async fn deliver(batch: &MessageBatch<String>, env: &Env) {
     let now_ms = Date::now().as_millis();
-    let base = config::number(env, "RETRY_BASE_SECONDS", 5.0) as u64;
-    let max = config::number(env, "RETRY_MAX_SECONDS", 900.0) as u64;
+    let base = config::number(env, "RETRY_BASE_SECONDS", 5);
+    let max = config::number(env, "RETRY_MAX_SECONDS", 900);
     let retry = |msg: &RawMessage| {
         let waited_secs = now_ms.saturating_sub(msg.timestamp().as_millis()) / 1000;
         let delay = waited_secs.clamp(base, max.max(base));

@@ -1,12 +1,11 @@
 //! Reading `request.cf` without the `worker` crate's panicking accessors.
 
 use wasm_bindgen::JsValue;
-use worker::Request;
+use web_sys::Request;
 
 /// Country and colo from `request.cf`, each only if well-formed.
 pub fn country_and_colo(req: &Request) -> (Option<String>, Option<String>) {
-    let cf =
-        js_sys::Reflect::get(req.inner().as_ref(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
+    let cf = js_sys::Reflect::get(req.as_ref(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
     if !cf.is_object() {
         return (None, None);
     }

@@ -5,16 +5,14 @@
 //! Within a batch the last operation per key wins (the origin sends them in
 //! commit order); a put never replaces a record with a newer `rev`.
 
-use std::collections::HashMap;
-
-use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use shared::records::{MAX_KV_OPS, event_kv_key};
 use shared::{BandRecord, EventRecord, KvBatch, KvBatchResult, KvOp};
 use worker::kv::{KvError, KvStore};
-use worker::{Date, Env, Request, Response, Result};
+use worker::{Env, Request, Result};
 
-use crate::config::{self, KV_BINDING};
+use crate::bindings;
+use crate::config;
 use crate::{event_cache, log, nonce, responses};
 
 /// The route.
@@ -23,31 +21,28 @@ pub const PATH: &str = "/_internal/kv";
 const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// Handles one push.
-pub async fn handle(req: &mut Request, env: &Env, https: bool) -> Result<Response> {
+pub async fn handle(req: web_sys::Request, env: &Env, https: bool) -> Result<web_sys::Response> {
     let Some(keyring) = config::keyring(env) else {
         return responses::json_error(503, "not_configured", "signing keys are not configured", https);
     };
     let unauthorized = || responses::json_error(401, "unauthorized", "missing or invalid signature", https);
-    let target = request_target(&req.inner().url()).to_string();
-    let now_secs = (Date::now().as_millis() / 1000) as i64;
-    let headers: HashMap<&'static str, String> = SIGNATURE_HEADERS
+    let target = crate::route::target_of(&req.url()).to_string();
+    let now_secs = (js_sys::Date::now() / 1000.0) as i64;
+    let headers: Vec<(&'static str, String)> = SIGNATURE_HEADERS
         .iter()
         .filter_map(|name| req.headers().get(name).ok().flatten().map(|v| (*name, v)))
         .collect();
-    let verified = match shared::signing::verify_headers(
-        &keyring,
-        "POST",
-        &target,
-        |name| headers.get(name).map(String::as_str),
-        now_secs,
-    ) {
+    let header = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    let verified = match shared::signing::verify_headers(&keyring, "POST", &target, header, now_secs) {
         Ok(v) => v,
         Err(e) => {
             log::warn("signature_rejected", &[("path", PATH), ("reason", &e.to_string())]);
             return unauthorized();
         }
     };
-    let kv = env.kv(KV_BINDING)?;
+    let Some(kv) = bindings::kv(env) else {
+        return responses::json_error(503, "not_configured", "KV binding missing", https);
+    };
     match nonce::first_use(&kv, &verified.nonce).await {
         Ok(true) => {}
         Ok(false) => {
@@ -67,7 +62,7 @@ pub async fn handle(req: &mut Request, env: &Env, https: bool) -> Result<Respons
     if declared_len.is_some_and(|len| len > MAX_BODY_BYTES) {
         return responses::json_error(413, "too_large", "body exceeds 1 MiB", https);
     }
-    let body = req.bytes().await?;
+    let body = Request::from(req).bytes().await?;
     if body.len() > MAX_BODY_BYTES {
         return responses::json_error(413, "too_large", "body exceeds 1 MiB", https);
     }
@@ -110,27 +105,24 @@ const SIGNATURE_HEADERS: [&str; 5] = [
     shared::signing::header::SIGNATURE,
 ];
 
-/// Path and query of a serialised URL: what the signer signed.
-fn request_target(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(url, |i| url.get(i + 3..).unwrap_or(""));
-    after_scheme.find('/').and_then(|i| after_scheme.get(i..)).unwrap_or("/")
-}
-
 enum Outcome {
     Applied,
     Stale,
 }
 
 async fn apply(kv: &KvStore, ops: Vec<KvOp>) -> std::result::Result<KvBatchResult, KvError> {
-    // Only each key's last operation matters; keys are independent, so they are written concurrently.
-    let mut last: HashMap<String, KvOp> = HashMap::with_capacity(ops.len());
+    // Only each key's last operation matters: a later operation on the same key replaces an earlier one.
+    let mut last: Vec<(String, KvOp)> = Vec::with_capacity(ops.len());
     for op in ops {
-        last.insert(op.key(), op);
+        let key = op.key();
+        match last.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = op,
+            None => last.push((key, op)),
+        }
     }
-    let outcomes = join_all(last.into_iter().map(|(key, op)| apply_one(kv, key, op))).await;
     let mut result = KvBatchResult { applied: 0, stale: 0 };
-    for outcome in outcomes {
-        match outcome? {
+    for (key, op) in last {
+        match apply_one(kv, key, op).await? {
             Outcome::Applied => result.applied += 1,
             Outcome::Stale => result.stale += 1,
         }
@@ -186,16 +178,4 @@ async fn put_if_newer<T: Revisioned + DeserializeOwned>(
     }
     kv.put(key, serde_json::to_string(record)?)?.execute().await?;
     Ok(Outcome::Applied)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::request_target;
-
-    #[test]
-    fn request_target_is_path_and_query() {
-        assert_eq!(request_target("http://127.0.0.1:8787/_internal/kv"), "/_internal/kv");
-        assert_eq!(request_target("https://tap.example/_internal/kv?x=1"), "/_internal/kv?x=1");
-        assert_eq!(request_target("https://tap.example"), "/");
-    }
 }

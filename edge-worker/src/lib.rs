@@ -6,6 +6,7 @@
 //! the signed `POST /_internal/kv`. Nothing here may panic: the crate denies
 //! `unwrap`, `expect`, `panic!` and indexing.
 
+mod bindings;
 mod config;
 mod deliver;
 mod event_cache;
@@ -20,11 +21,13 @@ mod route;
 mod signed_fetch;
 mod tap_path;
 
-use worker::{Context, Env, MessageBatch, Request, Response, Result, event};
+use worker::{Context, Env, MessageBatch, Result, event};
 
-/// HTTP entry point.
+/// HTTP entry point. Takes and returns the runtime's own request/response
+/// objects: converting them to `worker` types would copy headers and the
+/// `cf` object on every tap, for nothing the tap path uses.
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+pub async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     route::handle(req, env, ctx).await
 }
 

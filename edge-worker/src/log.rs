@@ -4,13 +4,22 @@
 use worker::{console_error, console_log, console_warn};
 
 fn line(level: &str, event: &str, fields: &[(&str, &str)]) -> String {
-    let mut map = serde_json::Map::with_capacity(fields.len() + 2);
-    map.insert("level".into(), level.into());
-    map.insert("event".into(), event.into());
-    for (k, v) in fields {
-        map.insert((*k).into(), (*v).into());
+    let mut out = String::with_capacity(64);
+    let pairs = [("level", level), ("event", event)].into_iter().chain(fields.iter().copied());
+    for (i, (key, value)) in pairs.enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        push_json_string(&mut out, key);
+        out.push(':');
+        push_json_string(&mut out, value);
     }
-    serde_json::Value::Object(map).to_string()
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_string(out: &mut String, s: &str) {
+    // Serialising a `&str` cannot fail; an empty string is the harmless fallback.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
 /// Informational line.

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use worker::kv::KvStore;
 use worker::{Context, Env};
 
-use crate::config::{EdgeConfig, KV_BINDING};
+use crate::bindings;
+use crate::config::EdgeConfig;
 use crate::event_cache::{self, Cached};
 use crate::{log, read_through};
 
@@ -40,12 +41,8 @@ pub enum EventLookup {
 
 /// Looks up a band and its event.
 pub async fn band(env: &Env, ctx: &Context, cfg: &EdgeConfig, band_id: &BandId, now_ms: f64) -> Lookup {
-    let kv = match env.kv(KV_BINDING) {
-        Ok(kv) => kv,
-        Err(e) => {
-            log::error("kv_binding_missing", &[("reason", &e.to_string())]);
-            return Lookup::Failed;
-        }
+    let Some(kv) = bindings::kv(env) else {
+        return Lookup::Failed;
     };
     match kv.get(&band_id.kv_key()).bytes().await {
         Ok(Some(raw)) => match BandRecord::decode(&raw) {

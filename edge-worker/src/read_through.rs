@@ -12,7 +12,8 @@ use shared::{BandId, BandLookup};
 use worker::kv::KvStore;
 use worker::{Context, Env, Method};
 
-use crate::config::{self, EdgeConfig, KV_BINDING};
+use crate::bindings;
+use crate::config::{self, EdgeConfig};
 use crate::event_cache::{self, Cached};
 use crate::lookup::{EventLookup, Lookup};
 use crate::{log, signed_fetch};
@@ -87,7 +88,7 @@ pub async fn lookup(
         404 => {
             remember_miss(band_id, now_ms);
             let key = miss_key(band_id);
-            if let Ok(kv) = env.kv(KV_BINDING) {
+            if let Some(kv) = bindings::kv(env) {
                 ctx.wait_until(async move {
                     if let Ok(put) = kv.put(&key, "1") {
                         let _ = put.expiration_ttl(NEGATIVE_TTL_SECS).execute().await;
@@ -134,7 +135,7 @@ pub async fn lookup(
 /// Stores the origin's answer after the response; the event record only if
 /// KV has none, so a push that landed meanwhile is never overwritten.
 fn cache_in_kv(env: &Env, ctx: &Context, band_id: &BandId, answer: &BandLookup) {
-    let Ok(kv) = env.kv(KV_BINDING) else { return };
+    let Some(kv) = bindings::kv(env) else { return };
     let band_key = band_id.kv_key();
     let band_json = serde_json::to_string(&answer.band).ok();
     let event = answer

@@ -1,11 +1,9 @@
 //! Outgoing signed requests to the origin, with a deadline.
 
 use std::fmt;
-use std::time::Duration;
 
-use futures_util::future::{Either, select};
 use shared::Keyring;
-use worker::{AbortController, Date, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::nonce;
 
@@ -45,7 +43,7 @@ pub async fn send(
     timeout_ms: u32,
 ) -> Result<Response, FetchError> {
     let nonce = nonce::fresh().ok_or(FetchError::NoRandomness)?;
-    let now_secs = (Date::now().as_millis() / 1000) as i64;
+    let now_secs = (js_sys::Date::now() / 1000.0) as i64;
     let signed = shared::signing::sign(
         keyring.signing_key(),
         method.as_ref(),
@@ -66,17 +64,10 @@ pub async fn send(
     }
     init.with_headers(headers);
     let request = Request::new_with_init(&format!("{origin}{target}"), &init)?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let response = fetch.send_with_signal(&signal);
-    let deadline = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
-    futures_util::pin_mut!(response, deadline);
-    match select(response, deadline).await {
-        Either::Left((result, _)) => Ok(result?),
-        Either::Right(_) => {
-            controller.abort();
-            Err(FetchError::Timeout)
-        }
-    }
+    // The runtime enforces the deadline (AbortSignal.timeout) and cancels the request.
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout_ms));
+    Fetch::Request(request)
+        .send_with_signal(&signal)
+        .await
+        .map_err(|e| if signal.aborted() { FetchError::Timeout } else { FetchError::Failed(e) })
 }

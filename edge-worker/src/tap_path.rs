@@ -5,11 +5,12 @@
 use shared::resolve::resolve_without_band;
 use shared::{BandId, Reason, Resolution, TapEvent, resolve, user_agent};
 use uuid::Uuid;
-use worker::{Context, Date, Env, Request, Response, Result};
+use web_sys::{Request, Response};
+use worker::{Context, Env, Result};
 
-use crate::config::{EdgeConfig, QUEUE_BINDING};
+use crate::config::EdgeConfig;
 use crate::lookup::{self, EventLookup, Lookup};
-use crate::{js_props, log, responses};
+use crate::{bindings, js_props, log, responses};
 
 /// Answers a tap.
 pub async fn handle(
@@ -26,8 +27,8 @@ pub async fn handle(
     let Ok(band_id) = BandId::parse(segment) else {
         return responses::not_found(https, head);
     };
-    let cfg = EdgeConfig::from_env(env);
-    let now_ms = Date::now().as_millis();
+    let cfg = EdgeConfig::get(env);
+    let now_ms = js_sys::Date::now() as u64;
     let found = lookup::band(env, ctx, &cfg, &band_id, now_ms as f64).await;
     let fallback = cfg.fallback_url.as_deref().unwrap_or("");
     let now_secs = (now_ms / 1000) as i64;
@@ -60,33 +61,14 @@ pub async fn handle(
         country,
         colo,
     };
-    enqueue(env, ctx, &tap);
+    match serde_json::to_string(&tap) {
+        Ok(message) => bindings::enqueue(env, ctx, &message),
+        Err(e) => log::error("tap_enqueue_failed", &[("reason", &e.to_string())]),
+    }
 
     if resolution.url.is_empty() {
         // No destination and no valid FALLBACK_URL: say so rather than redirect nowhere.
         return responses::not_found(https, head);
     }
     responses::redirect(resolution.url, https)
-}
-
-fn enqueue(env: &Env, ctx: &Context, tap: &TapEvent) {
-    let message = match serde_json::to_string(tap) {
-        Ok(m) => m,
-        Err(e) => {
-            log::error("tap_enqueue_failed", &[("reason", &e.to_string())]);
-            return;
-        }
-    };
-    let queue = match env.queue(QUEUE_BINDING) {
-        Ok(q) => q,
-        Err(e) => {
-            log::error("tap_enqueue_failed", &[("reason", &e.to_string())]);
-            return;
-        }
-    };
-    ctx.wait_until(async move {
-        if let Err(e) = queue.send(message).await {
-            log::error("tap_enqueue_failed", &[("reason", &e.to_string())]);
-        }
-    });
 }

@@ -129,10 +129,14 @@ pub fn check(raw: &str) -> Result<(), DestinationError> {
             !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         })
     } else {
+        // Non-ASCII bytes belong to internationalised names (the browser applies
+        // IDNA); among ASCII only the hostname alphabet is allowed.
         host.len() <= 253
             && !host.starts_with('.')
             && !host.contains("..")
-            && host.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_' || !c.is_ascii())
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') || !b.is_ascii())
     };
     if host_ok { Ok(()) } else { Err(DestinationError::InvalidHost) }
 }

@@ -164,7 +164,7 @@ impl EventRecord {
 
 /// One change the origin pushes to the edge's `POST /_internal/kv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum KvOp {
     /// Create or replace `band:<band_id>`.
     PutBand {
@@ -280,10 +280,10 @@ mod tests {
 
     #[test]
     fn kv_ops_round_trip_and_name_their_key() {
-        let op: KvOp = serde_json::from_str(r#"{"op":"delete_band","band_id":"demo0001"}"#).unwrap();
+        let op: KvOp = serde_json::from_str(r#"{"delete_band":{"band_id":"demo0001"}}"#).unwrap();
         assert_eq!(op.key(), "band:DEMO0001");
         let id = Uuid::nil();
         assert_eq!(KvOp::DeleteEvent { event_id: id }.key(), format!("event:{id}"));
-        assert!(serde_json::from_str::<KvOp>(r#"{"op":"delete_band","band_id":"../../x"}"#).is_err());
+        assert!(serde_json::from_str::<KvOp>(r#"{"delete_band":{"band_id":"../../x"}}"#).is_err());
     }
 }

@@ -99,5 +99,8 @@ async fn failed_deliveries_are_retried_until_every_tap_arrives() {
     let distinct: HashSet<_> = taps.iter().map(|t| t.id).collect();
     assert_eq!(distinct.len(), 20, "none missing");
     assert!(receiver.attempts() >= 4, "3 failed attempts then success, saw {}", receiver.attempts());
-    assert!(edge.log().contains("tap_delivery_failed"), "failures are logged");
+    system_tests::eventually("delivery failures to be logged", Duration::from_secs(10), || async {
+        edge.log().contains("tap_delivery_failed").then_some(())
+    })
+    .await;
 }
