@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make dev` runs the system, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help setup edge dev test bench bench-edge
+
+help:
+	@echo "make dev    set up and run locally (edge 127.0.0.1:8787, origin 127.0.0.1:8080, demo data)"
+	@echo "make test   set up and run every check and test"
+	@echo "make bench  run the benchmarks and print their tables"
+
+setup:
+	@scripts/setup.sh
+
+edge: setup
+	@scripts/build-edge.sh
+
+dev: edge
+	@scripts/dev.sh
+
+test: edge
+	@scripts/test.sh
+
+bench: bench-edge
+
+bench-edge: edge
+	@node bench/edge/bench.mjs
