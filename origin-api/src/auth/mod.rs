@@ -1,0 +1,3 @@
+//! Authentication: password hashing (and, in later modules, sessions and MFA).
+
+pub mod password;

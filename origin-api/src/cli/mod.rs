@@ -1,0 +1,397 @@
+//! The admin CLI: `origin-api <subcommand>`. Every mutation goes through the
+//! domain services as the CLI operator, so it is audited like any other.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use rand::RngCore;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::band_import;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::actor::{Actor, Role};
+use crate::domain::bands::ImportOutcome;
+use crate::domain::events::{EventPatch, EventStatus, NewEvent, NewWindow};
+use crate::domain::orgs::NewOrg;
+use crate::domain::users::NewUser;
+use crate::domain::{Domain, DomainError};
+use crate::{app, audit, db, kv_sync, telemetry};
+
+/// SparkMotion origin server and admin CLI.
+#[derive(Debug, Parser)]
+#[command(name = "origin-api", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and background tasks.
+    Serve,
+    /// Apply database migrations.
+    Migrate,
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Events and their schedule windows.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Bands.
+    #[command(subcommand)]
+    Bands(BandsCommand),
+    /// The edge's KV copy.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `org …`
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation; prints its id.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// URL-safe name (derived from the name if omitted).
+        #[arg(long)]
+        slug: Option<String>,
+    },
+}
+
+/// `user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from stdin with --password-stdin,
+    /// otherwise generated and shown only with --show-password.
+    Create {
+        /// Email (login name).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// ADMIN or CUSTOMER.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Organisation id (required for CUSTOMER).
+        #[arg(long)]
+        org: Option<Uuid>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print the generated password.
+        #[arg(long)]
+        show_password: bool,
+    },
+}
+
+/// `event …`
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Create an event; prints its id.
+    Create {
+        /// Organisation id.
+        #[arg(long)]
+        org: Uuid,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Default destination.
+        #[arg(long)]
+        default_url: Option<String>,
+        /// Fallback destination.
+        #[arg(long)]
+        fallback_url: Option<String>,
+        /// active, inactive or frozen.
+        #[arg(long)]
+        status: Option<String>,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        starts_at: Option<DateTime<Utc>>,
+        /// End (RFC 3339).
+        #[arg(long)]
+        ends_at: Option<DateTime<Utc>>,
+    },
+    /// Change an event.
+    Update {
+        /// Event id.
+        id: Uuid,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New time zone.
+        #[arg(long)]
+        timezone: Option<String>,
+        /// New default destination ("" clears).
+        #[arg(long)]
+        default_url: Option<String>,
+        /// New fallback destination ("" clears).
+        #[arg(long)]
+        fallback_url: Option<String>,
+        /// active, inactive or frozen.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Schedule windows.
+    #[command(subcommand)]
+    Window(WindowCommand),
+}
+
+/// `event window …`
+#[derive(Debug, Subcommand)]
+pub enum WindowCommand {
+    /// Add a window; overlapping windows are refused.
+    Add {
+        /// Event id.
+        event: Uuid,
+        /// Start (RFC 3339, inclusive).
+        #[arg(long)]
+        starts_at: DateTime<Utc>,
+        /// End (RFC 3339, exclusive).
+        #[arg(long)]
+        ends_at: DateTime<Utc>,
+        /// Destination while active.
+        #[arg(long)]
+        url: String,
+        /// Label (pre-show, live, recap…).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+/// `bands …`
+#[derive(Debug, Subcommand)]
+pub enum BandsCommand {
+    /// Register bands from a CSV file (header: band_id[,label][,status][,override_url]); all or nothing.
+    Import {
+        /// Event id.
+        #[arg(long)]
+        event: Uuid,
+        /// CSV file.
+        #[arg(long)]
+        csv: PathBuf,
+    },
+}
+
+/// `kv …`
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Push an event and all its bands to the edge again.
+    Resync {
+        /// Event id.
+        #[arg(long)]
+        event: Uuid,
+    },
+}
+
+/// `audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; names the first broken row.
+    Verify,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(&s.to_ascii_uppercase()).ok_or_else(|| "role must be ADMIN or CUSTOMER".into())
+}
+
+/// Runs a command, writing its report to `out`.
+pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = Config::from_env().context("configuration")?;
+    telemetry::init(config.env);
+    run_with(cli, config, Arc::new(SystemClock), out).await
+}
+
+/// Runs a command with explicit configuration and clock (tests).
+pub async fn run_with(
+    cli: Cli,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<ExitCode> {
+    if let Command::Serve = cli.command {
+        let listener = tokio::net::TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("binding {}", config.bind_addr))?;
+        app::start(config, clock, listener).await?.wait().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pool = db::connect(&config).await.context("connecting to the database (DATABASE_URL)")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    if let Command::Migrate = cli.command {
+        writeln!(out, "migrations applied")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let domain = Domain::new(pool, config.audit_keys.clone(), clock);
+    let actor = Actor::cli();
+    match cli.command {
+        Command::Serve | Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Org(OrgCommand::Create { name, slug }) => {
+            let org = domain.create_org(&actor, NewOrg { name, slug }).await.map_err(explain)?;
+            writeln!(out, "{}\t{}", org.id, org.slug)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Create { email, name, role, org, password_stdin, show_password }) => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_to_string(&mut line).context("reading the password from stdin")?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                let mut bytes = [0u8; 18];
+                rand::rng().fill_bytes(&mut bytes);
+                (hex::encode(bytes), true)
+            };
+            let user = domain
+                .create_user(
+                    &actor,
+                    NewUser {
+                        email,
+                        name,
+                        role,
+                        org_id: org,
+                        password: SecretString::from(password.clone()),
+                    },
+                )
+                .await
+                .map_err(explain)?;
+            writeln!(out, "{}\t{}\t{}", user.id, user.email, user.role)?;
+            if generated && show_password {
+                writeln!(out, "password: {password}")?;
+            } else if generated {
+                writeln!(
+                    out,
+                    "a random password was set; rerun with --show-password to see one, or use the password reset"
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Event(EventCommand::Create {
+            org,
+            name,
+            timezone,
+            default_url,
+            fallback_url,
+            status,
+            starts_at,
+            ends_at,
+        }) => {
+            let status = status.as_deref().map(EventStatus::parse).transpose().map_err(explain)?;
+            let input = NewEvent {
+                org_id: org,
+                name,
+                timezone: Some(timezone),
+                default_url,
+                fallback_url,
+                status,
+                starts_at,
+                ends_at,
+            };
+            let event = domain.create_event(&actor, input).await.map_err(explain)?;
+            writeln!(out, "{}", event.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Event(EventCommand::Update { id, name, timezone, default_url, fallback_url, status }) => {
+            let status = status.as_deref().map(EventStatus::parse).transpose().map_err(explain)?;
+            let patch = EventPatch {
+                name,
+                timezone,
+                default_url,
+                fallback_url,
+                status,
+                starts_at: None,
+                ends_at: None,
+            };
+            let event = domain.update_event(&actor, id, patch).await.map_err(explain)?;
+            writeln!(out, "updated {}", event.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Event(EventCommand::Window(WindowCommand::Add {
+            event,
+            starts_at,
+            ends_at,
+            url,
+            label,
+        })) => {
+            let window = domain
+                .add_window(&actor, event, NewWindow { label, url, starts_at, ends_at })
+                .await
+                .map_err(explain)?;
+            writeln!(out, "{}", window.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bands(BandsCommand::Import { event, csv }) => {
+            let size = std::fs::metadata(&csv).with_context(|| format!("reading {}", csv.display()))?.len();
+            if size > band_import::MAX_FILE_BYTES as u64 {
+                bail!("{} is larger than {} MiB", csv.display(), band_import::MAX_FILE_BYTES / (1024 * 1024));
+            }
+            let bytes = std::fs::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            let outcome = match band_import::parse(&bytes) {
+                Ok(bands) => domain.import_bands(&actor, event, bands).await.map_err(explain)?,
+                Err(errors) => ImportOutcome::Rejected { errors },
+            };
+            match outcome {
+                ImportOutcome::Imported { count } => {
+                    writeln!(out, "imported {count} bands")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                ImportOutcome::Rejected { errors } => {
+                    writeln!(out, "nothing imported: {} row(s) rejected", errors.len())?;
+                    for e in errors {
+                        let id = e.band_id.map(|id| format!(" ({id})")).unwrap_or_default();
+                        writeln!(out, "line {}{id}: {}", e.line, e.reason)?;
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Kv(KvCommand::Resync { event }) => {
+            domain.get_event(&actor, event).await.map_err(explain)?;
+            let mut tx = domain.begin().await.map_err(explain)?;
+            let queued = kv_sync::outbox::enqueue_event_with_bands(&mut tx, event).await?;
+            tx.commit().await?;
+            writeln!(out, "queued {queued} records for the edge")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let report = audit::verify::verify(&domain.db, domain.audit_keys()).await?;
+            match report.first_broken {
+                None => {
+                    writeln!(out, "audit chain intact: {} rows verified", report.rows)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(broken) => {
+                    writeln!(out, "audit chain BROKEN at row {}: {}", broken.seq, broken.reason)?;
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+/// Domain errors as operator-facing messages.
+fn explain(e: DomainError) -> anyhow::Error {
+    match e {
+        DomainError::Database(db) => anyhow::Error::new(db).context("database error"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}

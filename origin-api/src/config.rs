@@ -1,0 +1,279 @@
+//! Configuration: one typed struct read from the environment once, at start.
+//!
+//! Production refuses to start on a missing or weak secret and names the
+//! variable; development generates throwaway secrets and says so once.
+//! Every variable is documented in `.env.example`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use shared::Keyring;
+use url::Url;
+
+/// Deployment kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local work: throwaway secrets allowed, pretty logs.
+    Development,
+    /// Real traffic: strict secrets, JSON logs, secure cookies.
+    Production,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is absent.
+    #[error("{0} is required in production")]
+    Missing(&'static str),
+    /// A variable does not parse.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// Variable name.
+        var: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A secret that is too short, too regular or an example value.
+    #[error("{var} is too weak for production: {reason}")]
+    Weak {
+        /// Variable name.
+        var: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// The origin's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `APP_ENV`.
+    pub env: AppEnv,
+    /// `BIND_ADDR` (default 127.0.0.1:8080).
+    pub bind_addr: SocketAddr,
+    /// `DATABASE_URL`.
+    pub database_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS` (default 16).
+    pub database_max_connections: u32,
+    /// `SIGNING_KEYS`: edge ↔ origin HMAC keys, first signs.
+    pub signing_keys: Keyring,
+    /// `AUDIT_KEYS`: audit hash-chain HMAC keys, first writes.
+    pub audit_keys: Keyring,
+    /// `EDGE_URL`: where KV changes are pushed; unset disables the pusher.
+    pub edge_url: Option<Url>,
+    /// `KV_PUSH_MAX_BACKOFF_SECONDS` (default 60).
+    pub kv_push_max_backoff: Duration,
+    /// Variables that were generated because they were missing (development only).
+    pub generated: Vec<&'static str>,
+}
+
+/// Example values from `.env.example` and docs: never acceptable in production.
+const EXAMPLE_SECRETS: &[&str] = &[
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "1111111111111111111111111111111111111111111111111111111111111111",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef",
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let env = match get("APP_ENV").as_deref() {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "APP_ENV",
+                    reason: format!("{other:?} is not development|production"),
+                });
+            }
+        };
+        let production = env == AppEnv::Production;
+        let mut generated = Vec::new();
+
+        let bind_addr = parse("BIND_ADDR", get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()))?;
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => url,
+            None if production => return Err(ConfigError::Missing("DATABASE_URL")),
+            None => "postgres://postgres@127.0.0.1:5432/sparkmotion".into(),
+        };
+        let database_max_connections = parse(
+            "DATABASE_MAX_CONNECTIONS",
+            get("DATABASE_MAX_CONNECTIONS").unwrap_or_else(|| "16".into()),
+        )?;
+        let signing_keys = keyring("SIGNING_KEYS", get("SIGNING_KEYS"), production, &mut generated)?;
+        let audit_keys = keyring("AUDIT_KEYS", get("AUDIT_KEYS"), production, &mut generated)?;
+        let edge_url = get("EDGE_URL")
+            .map(|u| {
+                Url::parse(&u).map_err(|e| ConfigError::Invalid { var: "EDGE_URL", reason: e.to_string() })
+            })
+            .transpose()?;
+        if production && edge_url.as_ref().is_some_and(|u| u.scheme() != "https") {
+            return Err(ConfigError::Invalid {
+                var: "EDGE_URL",
+                reason: "must be https in production".into(),
+            });
+        }
+        let backoff: u64 = parse(
+            "KV_PUSH_MAX_BACKOFF_SECONDS",
+            get("KV_PUSH_MAX_BACKOFF_SECONDS").unwrap_or_else(|| "60".into()),
+        )?;
+        Ok(Self {
+            env,
+            bind_addr,
+            database_url: SecretString::from(database_url),
+            database_max_connections,
+            signing_keys,
+            audit_keys,
+            edge_url,
+            kv_push_max_backoff: Duration::from_secs(backoff.max(1)),
+            generated,
+        })
+    }
+
+    /// Whether this is a production deployment.
+    pub fn is_production(&self) -> bool {
+        self.env == AppEnv::Production
+    }
+
+    /// The database URL (contains credentials: never log it).
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+fn parse<T: std::str::FromStr>(var: &'static str, raw: String) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse().map_err(|e: T::Err| ConfigError::Invalid { var, reason: e.to_string() })
+}
+
+fn keyring(
+    var: &'static str,
+    raw: Option<String>,
+    production: bool,
+    generated: &mut Vec<&'static str>,
+) -> Result<Keyring, ConfigError> {
+    let spec = match raw {
+        Some(spec) => spec,
+        None if production => return Err(ConfigError::Missing(var)),
+        None => {
+            generated.push(var);
+            let mut secret = [0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            format!("dev:{}", hex::encode(secret))
+        }
+    };
+    let ring = Keyring::parse(&spec).map_err(|e| ConfigError::Invalid { var, reason: e.to_string() })?;
+    if production {
+        for key in ring.keys() {
+            check_strength(var, key.secret())?;
+        }
+    }
+    Ok(ring)
+}
+
+/// Refuses secrets an attacker could guess: example values and low-entropy patterns.
+pub fn check_strength(var: &'static str, secret: &[u8]) -> Result<(), ConfigError> {
+    if secret.len() < shared::signing::MIN_SECRET_BYTES {
+        return Err(ConfigError::Weak { var, reason: "shorter than 32 bytes" });
+    }
+    if EXAMPLE_SECRETS.iter().any(|example| hex::decode(example).is_ok_and(|e| e == secret)) {
+        return Err(ConfigError::Weak { var, reason: "an example value" });
+    }
+    // 32 random bytes have ~28 distinct values; a repeated or counting pattern has few.
+    let mut seen = [false; 256];
+    secret.iter().for_each(|b| seen[usize::from(*b)] = true);
+    if seen.iter().filter(|s| **s).count() < 12 {
+        return Err(ConfigError::Weak { var, reason: "too little entropy (repeating pattern)" });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn strong(id: &str) -> String {
+        let mut s = [0u8; 32];
+        rand::rng().fill_bytes(&mut s);
+        format!("{id}:{}", hex::encode(s))
+    }
+
+    #[test]
+    fn development_generates_missing_secrets_and_reports_them() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.env, AppEnv::Development);
+        assert_eq!(c.generated, vec!["SIGNING_KEYS", "AUDIT_KEYS"]);
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn production_names_the_missing_variable() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        let err = config(&[("APP_ENV", "production"), ("DATABASE_URL", "postgres://x/y")]).unwrap_err();
+        assert!(err.to_string().contains("SIGNING_KEYS"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_weak_and_example_secrets() {
+        let base = [("APP_ENV", "production"), ("DATABASE_URL", "postgres://x/y")];
+        let audit = strong("a1");
+        for (weak, why) in [
+            (format!("k1:{}", "00".repeat(32)), "example"),
+            (format!("k1:{}", "ab".repeat(32)), "entropy"),
+            (format!("k1:{}", "0123456789abcdef".repeat(4)), "example"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push(("SIGNING_KEYS", &weak));
+            vars.push(("AUDIT_KEYS", &audit));
+            let err = config(&vars).unwrap_err();
+            assert!(matches!(err, ConfigError::Weak { var: "SIGNING_KEYS", .. }), "{why}: {err}");
+        }
+        let short = "k1:abcdef";
+        let mut vars = base.to_vec();
+        vars.push(("SIGNING_KEYS", short));
+        assert!(config(&vars).unwrap_err().to_string().contains("SIGNING_KEYS"));
+        let signing = strong("s1");
+        let mut vars = base.to_vec();
+        vars.push(("SIGNING_KEYS", &signing));
+        vars.push(("AUDIT_KEYS", &audit));
+        let c = config(&vars).unwrap();
+        assert!(c.generated.is_empty());
+        assert!(!format!("{c:?}").contains(&signing[3..]), "secrets never appear in Debug output");
+    }
+
+    #[test]
+    fn production_edge_must_be_https() {
+        let (s, a) = (strong("s"), strong("a"));
+        let vars = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("SIGNING_KEYS", &s),
+            ("AUDIT_KEYS", &a),
+            ("EDGE_URL", "http://edge"),
+        ];
+        assert!(config(&vars).unwrap_err().to_string().contains("EDGE_URL"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert!(config(&[("APP_ENV", "staging")]).unwrap_err().to_string().contains("APP_ENV"));
+        assert!(config(&[("BIND_ADDR", "nowhere")]).unwrap_err().to_string().contains("BIND_ADDR"));
+    }
+}

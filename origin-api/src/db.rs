@@ -1,0 +1,26 @@
+//! Database connection and migrations (embedded in the binary).
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::Config;
+
+/// The schema migrations, compiled in from `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Connects a pool.
+pub async fn connect(config: &Config) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(config.database_url())
+        .await
+}
+
+/// Applies pending migrations (idempotent).
+pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(db).await
+}

@@ -1,0 +1,56 @@
+//! `POST /internal/v1/taps`: taps from the edge's queue consumer.
+//!
+//! Signed (checked before the body is read), ≤ 1 MiB, ≤ 1000 taps; every
+//! tap is validated before anything is stored (422 names the first bad one);
+//! one bulk insert with `ON CONFLICT DO NOTHING` makes redeliveries count
+//! once; the answer is sent only after the insert committed.
+
+pub mod store;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use shared::tap::MAX_TAPS_PER_BATCH;
+use shared::{TapBatchResult, TapEvent};
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::signed;
+
+/// Largest accepted body.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+#[derive(Deserialize)]
+struct RawBatch<'a> {
+    #[serde(borrow)]
+    taps: Vec<&'a RawValue>,
+}
+
+/// The handler.
+pub async fn ingest(State(state): State<AppState>, req: Request) -> Result<Json<TapBatchResult>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let verified = signed::verify(&state, &parts).await?;
+    let bytes = signed::read_body(&parts, body, &verified, MAX_BODY_BYTES).await?;
+    let raw: RawBatch<'_> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("malformed", format!("body is not a tap batch: {e}")))?;
+    if raw.taps.len() > MAX_TAPS_PER_BATCH {
+        return Err(ApiError::TooLarge {
+            code: "too_many_taps",
+            message: format!("{} taps; at most {MAX_TAPS_PER_BATCH} per request", raw.taps.len()),
+        });
+    }
+    let now_ms = state.clock.now().timestamp_millis();
+    let mut taps = Vec::with_capacity(raw.taps.len());
+    for (i, item) in raw.taps.iter().enumerate() {
+        let tap: TapEvent = serde_json::from_str(item.get())
+            .map_err(|e| ApiError::unprocessable("invalid_tap", format!("taps[{i}]: {e}")))?;
+        tap.validate(now_ms)
+            .map_err(|e| ApiError::unprocessable("invalid_tap", format!("taps[{i}]: {e}")))?;
+        taps.push(tap);
+    }
+    let accepted = store::insert(&state.domain.db, &taps).await?;
+    let total = taps.len() as u64;
+    tracing::info!(event = "taps_ingested", accepted, duplicates = total - accepted, key_id = %verified.key_id);
+    Ok(Json(TapBatchResult { accepted, duplicates: total - accepted }))
+}

@@ -1,0 +1,18 @@
+//! SparkMotion origin: signed tap ingest, management of events and bands,
+//! KV sync to the edge, audit trail, admin CLI.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod band_import;
+pub mod band_lookup;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod kv_sync;
+pub mod partitions;
+pub mod telemetry;
