@@ -4,9 +4,11 @@
 //! - [`receiver`]: a stand-in *origin* that verifies signatures, for edge-only tests.
 //! - [`keys`], [`ports`], [`http`]: small shared helpers.
 
+pub mod db;
 pub mod edge;
 pub mod http;
 pub mod keys;
+pub mod origin;
 pub mod ports;
 pub mod receiver;
 pub mod records;

@@ -1,0 +1,122 @@
+//! The origin, in-process on a random port against a test database, and
+//! its CLI invoked with the same configuration.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use origin_api::app::Running;
+use origin_api::clock::{Clock, SystemClock};
+use origin_api::config::Config;
+use shared::Keyring;
+
+use crate::db::TestDb;
+use crate::keys;
+
+/// Settings for an origin under test.
+#[derive(Clone, Debug)]
+pub struct OriginOptions {
+    /// `SIGNING_KEYS` (edge ↔ origin).
+    pub signing_keys: String,
+    /// `AUDIT_KEYS`.
+    pub audit_keys: String,
+    /// `EDGE_URL` (none: KV pusher off).
+    pub edge_url: Option<String>,
+    /// `KV_PUSH_MAX_BACKOFF_SECONDS`.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for OriginOptions {
+    fn default() -> Self {
+        Self {
+            signing_keys: keys::random_key_spec("sig1"),
+            audit_keys: keys::random_key_spec("aud1"),
+            edge_url: None,
+            max_backoff_seconds: 1,
+        }
+    }
+}
+
+impl OriginOptions {
+    /// The origin's configuration for database `db`.
+    pub fn config(&self, db: &TestDb) -> Config {
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("APP_ENV", "development".to_string()),
+            ("DATABASE_URL", db.url.clone()),
+            ("DATABASE_MAX_CONNECTIONS", "8".into()),
+            ("SIGNING_KEYS", self.signing_keys.clone()),
+            ("AUDIT_KEYS", self.audit_keys.clone()),
+            ("KV_PUSH_MAX_BACKOFF_SECONDS", self.max_backoff_seconds.to_string()),
+        ]);
+        if let Some(edge) = &self.edge_url {
+            vars.insert("EDGE_URL", edge.clone());
+        }
+        Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
+    }
+
+    /// The signing keyring.
+    pub fn keyring(&self) -> Keyring {
+        keys::keyring(&self.signing_keys)
+    }
+}
+
+/// A running origin.
+pub struct Origin {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The running service (dropping it stops it: a "crash").
+    pub running: Running,
+    /// Its options.
+    pub options: OriginOptions,
+}
+
+impl Origin {
+    /// Starts on a random port with the real clock.
+    pub async fn start(db: &TestDb, options: OriginOptions) -> Origin {
+        Self::start_with_clock(db, options, Arc::new(SystemClock)).await
+    }
+
+    /// Starts on a random port with `clock`.
+    pub async fn start_with_clock(db: &TestDb, options: OriginOptions, clock: Arc<dyn Clock>) -> Origin {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let running =
+            origin_api::app::start(options.config(db), clock, listener).await.expect("start origin");
+        Origin { url: format!("http://{}", running.addr), running, options }
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// The domain services.
+    pub fn domain(&self) -> &origin_api::domain::Domain {
+        &self.running.state.domain
+    }
+}
+
+/// Runs `origin-api <args>` in-process against `db` with `options`; returns the exit code and output.
+pub async fn cli(db: &TestDb, options: &OriginOptions, args: &[&str]) -> (ExitCode, String) {
+    let argv = std::iter::once("origin-api").chain(args.iter().copied());
+    let parsed = match origin_api::cli::Cli::try_parse_from(argv) {
+        Ok(p) => p,
+        Err(e) => return (ExitCode::from(2), e.to_string()),
+    };
+    let mut out = Vec::new();
+    let code =
+        match origin_api::cli::run_with(parsed, options.config(db), Arc::new(SystemClock), &mut out).await {
+            Ok(code) => code,
+            Err(e) => {
+                out.extend_from_slice(format!("error: {e:#}").as_bytes());
+                ExitCode::FAILURE
+            }
+        };
+    (code, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Whether an exit code is success.
+pub fn succeeded(code: ExitCode) -> bool {
+    code == ExitCode::SUCCESS
+}

@@ -1,0 +1,82 @@
+//! Smoke: the origin starts on a fresh database, accepts a signed batch, and
+//! the CLI creates an org/event/window/bands.
+
+use system_tests::db::TestDb;
+use system_tests::origin::{Origin, OriginOptions, cli, succeeded};
+use system_tests::{http, keys};
+
+#[tokio::test]
+async fn origin_ingests_a_signed_batch_and_the_cli_sets_up_an_event() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let tap = serde_json::json!({
+        "id": uuid::Uuid::now_v7(), "band_id": "DEMO0001", "ts_ms": chrono::Utc::now().timestamp_millis(),
+        "outcome": "unknown_band", "head": false, "agent": "human", "device": "ios"
+    });
+    let body = serde_json::to_vec(&serde_json::json!({ "taps": [tap] })).unwrap();
+    let signed = keys::sign_now(&origin.options.keyring(), "POST", "/internal/v1/taps", &body);
+    let r = keys::apply(http::client().post(origin.url("/internal/v1/taps")), &signed)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"accepted": 1, "duplicates": 0})
+    );
+
+    let opts = &origin.options;
+    let (code, out) = cli(&db, opts, &["org", "create", "--name", "Demo Org"]).await;
+    assert!(succeeded(code), "{out}");
+    let org = out.split('\t').next().unwrap().trim().to_string();
+    let (code, out) = cli(
+        &db,
+        opts,
+        &[
+            "event",
+            "create",
+            "--org",
+            &org,
+            "--name",
+            "Demo",
+            "--default-url",
+            "https://example.com/sparkmotion-demo",
+        ],
+    )
+    .await;
+    assert!(succeeded(code), "{out}");
+    let event = out.trim().to_string();
+    let (code, out) = cli(
+        &db,
+        opts,
+        &[
+            "event",
+            "window",
+            "add",
+            &event,
+            "--starts-at",
+            "2026-01-01T00:00:00Z",
+            "--ends-at",
+            "2026-01-02T00:00:00Z",
+            "--url",
+            "https://example.com/live",
+        ],
+    )
+    .await;
+    assert!(succeeded(code), "{out}");
+    let csv = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(csv.path(), "band_id,label\nDEMO0001,Gate A\nDEMO0002,Gate B\n").unwrap();
+    let (code, out) =
+        cli(&db, opts, &["bands", "import", "--event", &event, "--csv", csv.path().to_str().unwrap()]).await;
+    assert!(succeeded(code), "{out}");
+    assert!(out.contains("imported 2 bands"));
+    let (code, out) = cli(&db, opts, &["audit", "verify"]).await;
+    assert!(succeeded(code), "{out}");
+    assert!(out.contains("4 rows verified"), "{out}");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM kv_outbox WHERE done_at IS NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 4, "event create, window add, two bands");
+}
