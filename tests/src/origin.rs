@@ -79,8 +79,23 @@ impl Origin {
 
     /// Starts on a random port with `clock`.
     pub async fn start_with_clock(db: &TestDb, options: OriginOptions, clock: Arc<dyn Clock>) -> Origin {
+        Self::start_on(Self::bind().await, db, options, clock).await
+    }
+
+    /// A listener on a random port, for when the origin's URL must be known
+    /// before it starts (the edge needs it as `ORIGIN_URL`).
+    pub async fn bind() -> tokio::net::TcpListener {
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind origin")
+    }
+
+    /// Starts on `listener`.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        db: &TestDb,
+        options: OriginOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Origin {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
         let running =
             origin_api::app::start(options.config(db), clock, listener).await.expect("start origin");
         Origin { url: format!("http://{}", running.addr), running, options }

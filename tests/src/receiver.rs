@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post};
-use shared::{BandLookup, Keyring, TapBatch, TapEvent};
+use shared::{BandLookup, Keyring, KvBatch, TapBatch, TapEvent};
 
 #[derive(Default)]
 struct Inner {
@@ -20,6 +20,7 @@ struct Inner {
     raw_taps: Vec<serde_json::Value>,
     nonces: HashSet<String>,
     lookups: HashMap<String, BandLookup>,
+    kv_batches: Vec<KvBatch>,
 }
 
 struct Shared {
@@ -28,6 +29,8 @@ struct Shared {
     attempts: AtomicUsize,
     rejected: AtomicUsize,
     lookup_calls: AtomicUsize,
+    kv_fail_remaining: AtomicUsize,
+    kv_attempts: AtomicUsize,
     inner: Mutex<Inner>,
 }
 
@@ -48,11 +51,14 @@ impl Receiver {
             attempts: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             lookup_calls: AtomicUsize::new(0),
+            kv_fail_remaining: AtomicUsize::new(0),
+            kv_attempts: AtomicUsize::new(0),
             inner: Mutex::new(Inner::default()),
         });
         let app = Router::new()
             .route("/internal/v1/taps", post(ingest))
             .route("/internal/v1/bands/{id}", get(lookup))
+            .route("/_internal/kv", post(kv_push))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -90,6 +96,21 @@ impl Receiver {
     /// Band lookups served.
     pub fn lookup_calls(&self) -> usize {
         self.state.lookup_calls.load(Ordering::SeqCst)
+    }
+
+    /// Answer 503 to the next `n` KV pushes (an edge outage).
+    pub fn fail_kv_pushes(&self, n: usize) {
+        self.state.kv_fail_remaining.store(n, Ordering::SeqCst);
+    }
+
+    /// KV pushes accepted so far, in arrival order.
+    pub fn kv_batches(&self) -> Vec<KvBatch> {
+        self.state.inner.lock().expect("lock").kv_batches.clone()
+    }
+
+    /// KV push attempts that passed signature checks (failed ones included).
+    pub fn kv_attempts(&self) -> usize {
+        self.state.kv_attempts.load(Ordering::SeqCst)
     }
 
     /// Makes `GET /internal/v1/bands/<band_id>` answer `answer`.
@@ -174,4 +195,26 @@ async fn lookup(
     state.lookup_calls.fetch_add(1, Ordering::SeqCst);
     let inner = state.inner.lock().expect("lock");
     inner.lookups.get(&id).cloned().map(axum::Json).ok_or(StatusCode::NOT_FOUND)
+}
+
+async fn kv_push(
+    State(state): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    if !verify(&state, &method, &uri, &headers, &body) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    state.kv_attempts.fetch_add(1, Ordering::SeqCst);
+    if state.kv_fail_remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let Ok(batch) = serde_json::from_slice::<KvBatch>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    state.inner.lock().expect("lock").kv_batches.push(batch);
+    StatusCode::OK
 }

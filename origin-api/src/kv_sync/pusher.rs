@@ -56,6 +56,8 @@ pub struct Pusher {
 impl Pusher {
     /// A pusher for `edge`, signing with `keys`.
     pub fn new(db: PgPool, edge: Url, keys: Keyring, max_backoff: Duration) -> Result<Self, reqwest::Error> {
+        // TLS uses ring; installing it twice is a harmless no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
         Ok(Self { db, edge, keys, client, max_backoff })
     }
