@@ -20,6 +20,16 @@ pub async fn connect(config: &Config) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// Creates the database named in `DATABASE_URL` if it does not exist yet
+/// (first run on a developer machine).
+pub async fn create_if_missing(config: &Config) -> Result<(), sqlx::Error> {
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(config.database_url()).await? {
+        sqlx::Postgres::create_database(config.database_url()).await?;
+    }
+    Ok(())
+}
+
 /// Applies pending migrations (idempotent).
 pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(db).await

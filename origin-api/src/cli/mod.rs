@@ -22,7 +22,7 @@ use crate::domain::events::{EventPatch, EventStatus, NewEvent, NewWindow};
 use crate::domain::orgs::NewOrg;
 use crate::domain::users::NewUser;
 use crate::domain::{Domain, DomainError};
-use crate::{app, audit, db, kv_sync, telemetry};
+use crate::{app, audit, db, demo, kv_sync, telemetry};
 
 /// SparkMotion origin server and admin CLI.
 #[derive(Debug, Parser)]
@@ -58,6 +58,16 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Demo data for local development.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+/// `demo …`
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Create the demo organisation, event and bands DEMO0001–DEMO0100 (idempotent).
+    Seed,
 }
 
 /// `org …`
@@ -236,6 +246,7 @@ pub async fn run_with(
         app::start(config, clock, listener).await?.wait().await;
         return Ok(ExitCode::SUCCESS);
     }
+    db::create_if_missing(&config).await.context("creating the database (DATABASE_URL)")?;
     let pool = db::connect(&config).await.context("connecting to the database (DATABASE_URL)")?;
     db::migrate(&pool).await.context("applying migrations")?;
     if let Command::Migrate = cli.command {
@@ -370,6 +381,11 @@ pub async fn run_with(
             let queued = kv_sync::outbox::enqueue_event_with_bands(&mut tx, event).await?;
             tx.commit().await?;
             writeln!(out, "queued {queued} records for the edge")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(DemoCommand::Seed) => {
+            let seeded = demo::seed(&domain, &actor).await.map_err(explain)?;
+            writeln!(out, "demo event {} ({} bands)", seeded.event_id, seeded.bands)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify) => {
