@@ -4,7 +4,7 @@
 
 use shared::resolve::resolve_without_band;
 use shared::{BandId, Reason, Resolution, TapEvent, resolve, user_agent};
-use uuid::Uuid;
+use uuid::{NoContext, Timestamp, Uuid};
 use web_sys::{Request, Response};
 use worker::{Context, Env, Result};
 
@@ -49,7 +49,7 @@ pub async fn handle(
     let (agent, device) = user_agent::classify(user_agent.as_deref());
     let (country, colo) = js_props::country_and_colo(req);
     let tap = TapEvent {
-        id: Uuid::now_v7(),
+        id: tap_id(now_ms),
         band_id,
         event_id: owner.map(|(e, _)| e),
         org_id: owner.map(|(_, o)| o),
@@ -71,4 +71,10 @@ pub async fn handle(
         return responses::not_found(https, head);
     }
     responses::redirect(resolution.url, https)
+}
+
+/// A UUIDv7 embedding exactly the tap's time, so the origin can key taps on
+/// (id, time) and a redelivered tap always lands on the same key.
+fn tap_id(now_ms: u64) -> Uuid {
+    Uuid::new_v7(Timestamp::from_unix(NoContext, now_ms / 1000, ((now_ms % 1000) * 1_000_000) as u32))
 }

@@ -15,8 +15,19 @@ use crate::domain::validate;
 /// Largest accepted file.
 pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
 
-/// Parses `bytes` into bands, or every problem found.
-pub fn parse(bytes: &[u8]) -> Result<Vec<NewBand>, Vec<RowError>> {
+/// A parsed file: the good rows and the bad ones (each with its line).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Rows that passed every per-row rule.
+    pub bands: Vec<NewBand>,
+    /// Rows that did not.
+    pub errors: Vec<RowError>,
+}
+
+/// Parses `bytes`. `Err` is a problem with the file as a whole (no header,
+/// too large, no rows); row problems are in [`Parsed::errors`], next to the
+/// good rows, so duplicates among those can still be reported in the same pass.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let fail = |line: u64, reason: &str| Err(vec![RowError { line, band_id: None, reason: reason.into() }]);
     if bytes.len() > MAX_FILE_BYTES {
         return fail(0, &format!("file is larger than {} MiB", MAX_FILE_BYTES / (1024 * 1024)));
@@ -69,13 +80,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<NewBand>, Vec<RowError>> {
             break;
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    if bands.is_empty() {
+    if bands.is_empty() && errors.is_empty() {
         return fail(2, "no bands in file");
     }
-    Ok(bands)
+    Ok(Parsed { bands, errors })
 }
 
 /// Line numbers from byte offsets, counted incrementally (offsets only grow).
@@ -100,7 +108,18 @@ impl<'a> LineCounter<'a> {
         }
         let target = (offset as usize).min(self.bytes.len());
         if target > self.offset {
-            self.line += self.bytes[self.offset..target].iter().filter(|b| **b == b'\n').count() as u64;
+            // A line ends at `\n`, or at a `\r` not followed by `\n` (classic Mac files).
+            let span = &self.bytes[self.offset..target];
+            let breaks = span
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| match b {
+                    b'\n' => true,
+                    b'\r' => self.bytes.get(self.offset + i + 1) != Some(&b'\n'),
+                    _ => false,
+                })
+                .count();
+            self.line += breaks as u64;
             self.offset = target;
         }
         self.line
@@ -172,8 +191,8 @@ impl Columns {
             }
         };
         let raw_id = cell(Some(self.band_id))?;
-        let band_id =
-            BandId::parse(raw_id).map_err(|e| err(Some(raw_id), format!("invalid band id: {e}")))?;
+        let band_id = BandId::parse(raw_id)
+            .map_err(|e| err(Some(&printable(raw_id)), format!("invalid band id: {e}")))?;
         let id = Some(band_id.as_str());
         let label =
             validate::optional_text("label", cell(self.label)?, 200).map_err(|e| err(id, e.to_string()))?;
@@ -182,6 +201,24 @@ impl Columns {
             .map_err(|e| err(id, e.to_string()))?;
         Ok(NewBand { line, band_id, label, status, override_url })
     }
+}
+
+/// A rejected cell as it may be echoed to a terminal or page: control
+/// characters escaped (no terminal escape sequences, no forged report lines),
+/// at most 40 characters.
+fn printable(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.chars().take(40) {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    if raw.chars().count() > 40 {
+        out.push('…');
+    }
+    out
 }
 
 /// A cell made safe for spreadsheets: text that a spreadsheet would run as a
@@ -198,14 +235,18 @@ mod tests {
     use super::*;
 
     fn errors(csv: &str) -> Vec<RowError> {
-        parse(csv.as_bytes()).err().unwrap_or_default()
+        match parse(csv.as_bytes()) {
+            Ok(parsed) => parsed.errors,
+            Err(fatal) => fatal,
+        }
     }
 
     #[test]
     fn parses_columns_in_any_order_with_bom_and_crlf() {
         let bands =
             parse(b"\xEF\xBB\xBFlabel,band_id,status\r\nGate A,demo0001,lost\r\nGate B,DEMO0002,\r\n\r\n")
-                .unwrap();
+                .unwrap()
+                .bands;
         assert_eq!(bands.len(), 2);
         assert_eq!(bands[0].band_id.as_str(), "DEMO0001");
         assert_eq!(bands[0].status, BandStatus::Lost);
@@ -230,10 +271,17 @@ mod tests {
         let e = errors("band_id,label\n=cmd|' /C calc'!A0,x\n");
         assert_eq!(e[0].line, 2);
         assert!(e[0].reason.contains("invalid band id"));
-        let bands = parse(b"band_id,label\nSAFE0001,=cmd|' /C calc'!A0\n").unwrap();
+        let bands = parse(b"band_id,label\nSAFE0001,=cmd|' /C calc'!A0\n").unwrap().bands;
         assert_eq!(bands[0].label, "=cmd|' /C calc'!A0");
         assert_eq!(spreadsheet_safe(&bands[0].label), "'=cmd|' /C calc'!A0");
         assert_eq!(spreadsheet_safe("Gate A"), "Gate A");
+    }
+
+    #[test]
+    fn line_numbers_follow_cr_only_files_and_echoes_are_escaped() {
+        let e = errors("band_id\rOK000001\rab\rOK000002\r\u{1b}[31mX\r");
+        assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 5]);
+        assert_eq!(e[1].band_id.as_deref(), Some("\\u{1b}[31mX"));
     }
 
     #[test]
@@ -242,6 +290,6 @@ mod tests {
         assert!(errors("DEMO0001\n")[0].reason.contains("band_id"));
         assert!(errors("band_id,colour\nDEMO0001,red\n")[0].reason.contains("unknown column"));
         assert!(errors("band_id\n")[0].reason.contains("no bands"));
-        assert!(parse(b"band_id,label\n\xff\xfe,x\n").unwrap_err()[0].reason.contains("UTF-8"));
+        assert!(parse(b"band_id,label\n\xff\xfe,x\n").unwrap().errors[0].reason.contains("UTF-8"));
     }
 }

@@ -64,7 +64,7 @@ pub async fn seed(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainError>
             })
         })
         .collect();
-    match domain.import_bands(actor, event.id, bands).await? {
+    match domain.import_bands(actor, event.id, bands, Vec::new()).await? {
         ImportOutcome::Imported { count } => Ok(Seeded { event_id: event.id, bands: count }),
         ImportOutcome::Rejected { errors } => Err(DomainError::Conflict(format!(
             "demo bands are taken: {}",

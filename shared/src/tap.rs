@@ -110,6 +110,15 @@ pub enum TapError {
     /// Only one of event/org known.
     #[error("event_id and org_id must be both present or both absent")]
     PartialOwnership,
+    /// The id's embedded time is not `ts_ms`.
+    #[error("id must embed ts_ms (UUIDv7 timestamp)")]
+    IdTimeMismatch,
+}
+
+/// Milliseconds embedded in a UUIDv7 (`None` for other versions).
+pub fn id_time_ms(id: &Uuid) -> Option<i64> {
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    i64::try_from(secs).ok()?.checked_mul(1000)?.checked_add(i64::from(nanos / 1_000_000))
 }
 
 impl TapEvent {
@@ -117,6 +126,11 @@ impl TapEvent {
     pub fn validate(&self, now_ms: i64) -> Result<(), TapError> {
         if self.id.get_version_num() != 7 {
             return Err(TapError::IdNotV7);
+        }
+        // The tap's time is part of its storage key (day partitions), so it must
+        // be a function of the id: then a redelivered id always hits the same key.
+        if id_time_ms(&self.id) != Some(self.ts_ms) {
+            return Err(TapError::IdTimeMismatch);
         }
         if self.ts_ms < EARLIEST_TS_MS || self.ts_ms > now_ms.saturating_add(MAX_FUTURE_SKEW_MS) {
             return Err(TapError::TimestampOutOfRange);
@@ -168,9 +182,16 @@ mod tests {
 
     const NOW: i64 = 1_780_000_000_000;
 
+    /// A UUIDv7 embedding `ms` (what the edge mints).
+    fn id_at(ms: i64) -> Uuid {
+        let mut bytes = *Uuid::parse_str("01937a6b-4c2e-7d3f-8a1b-2c3d4e5f6a7b").unwrap().as_bytes();
+        bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        Uuid::from_bytes(bytes)
+    }
+
     fn tap() -> TapEvent {
         TapEvent {
-            id: Uuid::parse_str("01937a6b-4c2e-7d3f-8a1b-2c3d4e5f6a7b").unwrap(),
+            id: id_at(NOW),
             band_id: BandId::parse("DEMO0001").unwrap(),
             event_id: Some(Uuid::from_u128(1)),
             org_id: Some(Uuid::from_u128(2)),
@@ -187,6 +208,7 @@ mod tests {
     #[test]
     fn a_good_tap_validates_and_round_trips() {
         let t = tap();
+        assert_eq!(id_time_ms(&t.id), Some(NOW));
         assert_eq!(t.validate(NOW), Ok(()));
         let json = serde_json::to_string(&t).unwrap();
         assert!(!json.contains("ip") && !json.contains("user_agent"));
@@ -197,8 +219,19 @@ mod tests {
     fn each_rule_is_enforced() {
         let cases: Vec<(TapEvent, TapError)> = vec![
             (TapEvent { id: Uuid::from_u128(5), ..tap() }, TapError::IdNotV7),
-            (TapEvent { ts_ms: NOW + MAX_FUTURE_SKEW_MS + 1, ..tap() }, TapError::TimestampOutOfRange),
-            (TapEvent { ts_ms: EARLIEST_TS_MS - 1, ..tap() }, TapError::TimestampOutOfRange),
+            (TapEvent { ts_ms: NOW + 1, ..tap() }, TapError::IdTimeMismatch),
+            (
+                TapEvent {
+                    id: id_at(NOW + MAX_FUTURE_SKEW_MS + 1),
+                    ts_ms: NOW + MAX_FUTURE_SKEW_MS + 1,
+                    ..tap()
+                },
+                TapError::TimestampOutOfRange,
+            ),
+            (
+                TapEvent { id: id_at(EARLIEST_TS_MS - 1), ts_ms: EARLIEST_TS_MS - 1, ..tap() },
+                TapError::TimestampOutOfRange,
+            ),
             (TapEvent { country: Some("gb".into()), ..tap() }, TapError::BadCountry),
             (TapEvent { country: Some("GBR".into()), ..tap() }, TapError::BadCountry),
             (TapEvent { colo: Some("L<".into()), ..tap() }, TapError::BadColo),

@@ -12,6 +12,7 @@ pub mod origin;
 pub mod ports;
 pub mod receiver;
 pub mod records;
+pub mod taps;
 
 use std::path::PathBuf;
 use std::time::Duration;

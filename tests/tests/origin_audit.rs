@@ -207,7 +207,7 @@ async fn five_rows(domain: &Domain) -> Event {
         .await
         .unwrap();
     domain
-        .import_bands(&Actor::cli(), event.id, vec![band(2, "CHAIN001"), band(3, "CHAIN002")])
+        .import_bands(&Actor::cli(), event.id, vec![band(2, "CHAIN001"), band(3, "CHAIN002")], Vec::new())
         .await
         .unwrap();
     domain
@@ -492,8 +492,10 @@ async fn band_mutations_each_write_one_audit_row_and_their_outbox_rows() {
     let mut bob = customer(org.id, "bob@bands.example");
 
     let mark = Mark::take(&db).await;
-    let outcome =
-        domain.import_bands(&bob, event.id, vec![band(2, "aud00001"), band(3, "AUD00002")]).await.unwrap();
+    let outcome = domain
+        .import_bands(&bob, event.id, vec![band(2, "aud00001"), band(3, "AUD00002")], Vec::new())
+        .await
+        .unwrap();
     assert_eq!(outcome, ImportOutcome::Imported { count: 2 });
     let row = mark.the_new_audit_row(&db).await;
     assert_eq!(row.action, "bands.imported");
@@ -677,7 +679,7 @@ async fn fixture(domain: &Domain) -> Fixture {
         )
         .await
         .unwrap();
-    domain.import_bands(&Actor::cli(), event.id, vec![band(2, "FIX00001")]).await.unwrap();
+    domain.import_bands(&Actor::cli(), event.id, vec![band(2, "FIX00001")], Vec::new()).await.unwrap();
     Fixture { org: org.id, event: event.id, window: window.id, band: BandId::parse("FIX00001").unwrap() }
 }
 
@@ -748,7 +750,10 @@ async fn attempt_every_mutation(
             .map(drop),
     );
     record("remove_window", domain.remove_window(&actor, f.event, f.window).await);
-    record("import_bands", domain.import_bands(&actor, f.event, vec![band(2, "GHOST001")]).await.map(drop));
+    record(
+        "import_bands",
+        domain.import_bands(&actor, f.event, vec![band(2, "GHOST001")], Vec::new()).await.map(drop),
+    );
     record(
         "update_band",
         domain
@@ -906,7 +911,8 @@ async fn forge_row(db: &TestDb, seq: i64) {
     .unwrap();
 }
 
-/// A forged row inserted (INSERT needs no trigger bypass) after the head, or below the chain's start, makes `audit verify` fail.
+/// A forged row inserted (INSERT needs no trigger bypass) after the head makes `audit verify`
+/// fail; one below the chain's start (seq ≤ 0) is refused by the database outright.
 #[tokio::test]
 async fn audit_verify_reports_forged_inserted_rows() {
     let db = TestDb::new().await;
@@ -919,12 +925,37 @@ async fn audit_verify_reports_forged_inserted_rows() {
     assert_chain_intact(&db, &origin.options, 5).await;
 
     for seq in [0, -1] {
-        forge_row(&db, seq).await;
-        let (code, out) = cli(&db, &origin.options, &["audit", "verify"]).await;
-        assert!(!succeeded(code), "a forged row with seq {seq} passed verification: {out}");
-        assert!(out.contains("BROKEN"), "{out}");
-        tamper(&db, "DELETE FROM audit_log WHERE seq <= 0").await;
+        let refused = sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor_type, actor_label, action, target_type, target_id, key_id, prev_hash, hash)
+             SELECT $1, now(), 'user', 'mallory@evil.example', 'user.created', 'user', 'x', 'aud1', h.hash, h.hash
+             FROM audit_chain_head h",
+        )
+        .bind(seq)
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
+        assert!(refused.to_string().contains("audit_log_seq_positive"), "{refused}");
     }
+    assert_chain_intact(&db, &origin.options, 5).await;
+}
+
+/// The chain head only moves forward one row at a time: it cannot be moved
+/// back (to hide deleted rows), deleted or truncated, even by a superuser.
+#[tokio::test]
+async fn the_chain_head_cannot_be_moved_back() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    five_rows(origin.domain()).await;
+    for sql in [
+        "UPDATE audit_chain_head SET seq = 4",
+        "UPDATE audit_chain_head SET seq = 7",
+        "DELETE FROM audit_chain_head",
+        "TRUNCATE audit_chain_head",
+    ] {
+        let err = sqlx::query(sql).execute(&db.pool).await.unwrap_err();
+        assert!(err.to_string().contains("only moves forward"), "{sql}: {err}");
+    }
+    assert_chain_intact(&db, &origin.options, 5).await;
 }
 
 /// `audit verify` fails with unknown or wrong AUDIT_KEYS, passes again with the right ones, and accepts a rotated keyring that still holds the old key.

@@ -124,6 +124,7 @@ async fn fixture(origin: &Origin) -> Fixture {
                 band(2, "LOOK0001", BandStatus::Active, None),
                 band(3, "LOOK0002", BandStatus::Disabled, Some(OVERRIDE_URL)),
             ],
+            Vec::new(),
         )
         .await
         .unwrap();

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use shared::signing::{MAX_SKEW_SECS, SignedHeaders};
 use system_tests::db::TestDb;
 use system_tests::origin::{Origin, OriginOptions};
+use system_tests::taps::id_at;
 use system_tests::{http, keys, unix_now};
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ const MIB: usize = 1 << 20;
 /// A valid tap of `band` at `ts_ms`, as the edge sends it.
 fn tap_at(band: &str, ts_ms: i64) -> Value {
     json!({
-        "id": Uuid::now_v7(), "band_id": band, "ts_ms": ts_ms,
+        "id": id_at(ts_ms), "band_id": band, "ts_ms": ts_ms,
         "outcome": "default", "head": false, "agent": "human", "device": "ios",
         "event_id": Uuid::now_v7(), "org_id": Uuid::now_v7(), "country": "GB", "colo": "LHR"
     })
@@ -395,8 +396,15 @@ async fn one_invalid_tap_refuses_the_whole_batch_and_names_it() {
         ("band id too short", |t, _| t["band_id"] = json!("ab")),
         ("UUIDv4 id", |t, _| t["id"] = json!(Uuid::new_v4())),
         ("id not a UUID", |t, _| t["id"] = json!("tap-1")),
-        ("ts_ms a day ahead", |t, now| t["ts_ms"] = json!(now + 86_400_000)),
-        ("ts_ms before 2024", |t, _| t["ts_ms"] = json!(shared::tap::EARLIEST_TS_MS - 1)),
+        ("ts_ms a day ahead", |t, now| {
+            t["id"] = json!(id_at(now + 86_400_000));
+            t["ts_ms"] = json!(now + 86_400_000);
+        }),
+        ("ts_ms before 2024", |t, _| {
+            t["id"] = json!(id_at(shared::tap::EARLIEST_TS_MS - 1));
+            t["ts_ms"] = json!(shared::tap::EARLIEST_TS_MS - 1);
+        }),
+        ("id time differs from ts_ms", |t, now| t["ts_ms"] = json!(now - 1)),
         ("lower-case country", |t, _| t["country"] = json!("gb")),
         ("three-letter country", |t, _| t["country"] = json!("GBR")),
         ("lower-case colo", |t, _| t["colo"] = json!("lhr")),
@@ -587,13 +595,13 @@ async fn row(db: &TestDb, id: Uuid) -> Row {
 async fn stored_rows_hold_the_tap_exactly() {
     let (db, origin) = start().await;
     let ts_ms = Utc::now().timestamp_millis() / 1000 * 1000 - 60_000 + 789; // a non-zero millisecond part
-    let (id, event, org) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let (id, event, org) = (id_at(ts_ms), Uuid::now_v7(), Uuid::now_v7());
     let full = json!({
         "id": id, "band_id": "demo-0001_x", "event_id": event, "org_id": org, "ts_ms": ts_ms,
         "outcome": "window", "head": true, "agent": "previewer", "device": "android",
         "country": "DE", "colo": "FRA"
     });
-    let bare_id = Uuid::now_v7();
+    let bare_id = id_at(ts_ms + 1);
     let bare = json!({
         "id": bare_id, "band_id": "Bare0001", "ts_ms": ts_ms + 1,
         "outcome": "unknown_band", "agent": "bot", "device": "other"
@@ -633,4 +641,19 @@ async fn stored_rows_hold_the_tap_exactly() {
             None,
         )
     );
+}
+
+/// A tap's time is bound to its id (UUIDv7), so the same id can never be
+/// stored twice under two times: re-sending it with another `ts_ms` is 422.
+#[tokio::test]
+async fn a_tap_id_cannot_be_stored_under_two_times() {
+    let (db, origin) = start().await;
+    let ts = Utc::now().timestamp_millis();
+    let first = tap_at("ONCE0001", ts);
+    expect_counts(post_signed(&origin, batch(std::slice::from_ref(&first))).await, 1, 0).await;
+    let mut moved = first.clone();
+    moved["ts_ms"] = json!(ts + 1);
+    let message = expect_error(post_signed(&origin, batch(&[moved])).await, 422, "invalid_tap").await;
+    assert!(message.contains("embed ts_ms"), "{message}");
+    assert_eq!(stored(&db).await, 1);
 }

@@ -75,7 +75,7 @@ async fn changes_survive_an_edge_outage_and_an_origin_crash_and_arrive_in_order_
             override_url: None,
         })
         .collect();
-    domain.import_bands(&actor, event.id, bands).await.unwrap();
+    domain.import_bands(&actor, event.id, bands, Vec::new()).await.unwrap();
     let band = BandId::parse("SYNC0002").unwrap();
     domain
         .update_band(&actor, &band, BandPatch { status: Some(BandStatus::Lost), ..Default::default() })

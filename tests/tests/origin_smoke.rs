@@ -9,8 +9,9 @@ use system_tests::{http, keys};
 async fn origin_ingests_a_signed_batch_and_the_cli_sets_up_an_event() {
     let db = TestDb::new().await;
     let origin = Origin::start(&db, OriginOptions::default()).await;
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let tap = serde_json::json!({
-        "id": uuid::Uuid::now_v7(), "band_id": "DEMO0001", "ts_ms": chrono::Utc::now().timestamp_millis(),
+        "id": system_tests::taps::id_at(now_ms), "band_id": "DEMO0001", "ts_ms": now_ms,
         "outcome": "unknown_band", "head": false, "agent": "human", "device": "ios"
     });
     let body = serde_json::to_vec(&serde_json::json!({ "taps": [tap] })).unwrap();

@@ -47,8 +47,8 @@ impl World {
         let event_b = event(domain, &cli, org_b, "B Fest").await;
         let window_b = domain.add_window(&cli, event_b, window(10, 11)).await.unwrap().id;
         domain.add_window(&cli, event_a, window(10, 11)).await.unwrap();
-        domain.import_bands(&cli, event_a, vec![band(2, "ORGA0001")]).await.unwrap();
-        domain.import_bands(&cli, event_b, vec![band(2, "ORGB0001")]).await.unwrap();
+        domain.import_bands(&cli, event_a, vec![band(2, "ORGA0001")], Vec::new()).await.unwrap();
+        domain.import_bands(&cli, event_b, vec![band(2, "ORGB0001")], Vec::new()).await.unwrap();
         World {
             origin,
             db,
@@ -196,7 +196,7 @@ async fn a_customer_manages_their_own_org() {
     d.update_band(&w.alice, &w.band_a, BandPatch { status: Some(BandStatus::Lost), ..BandPatch::default() })
         .await
         .unwrap();
-    let outcome = d.import_bands(&w.alice, w.event_a, vec![band(2, "ORGA0002")]).await.unwrap();
+    let outcome = d.import_bands(&w.alice, w.event_a, vec![band(2, "ORGA0002")], Vec::new()).await.unwrap();
     assert_eq!(outcome, ImportOutcome::Imported { count: 1 });
     let new_event = event(d, &w.alice, w.org_a, "A Side Fest").await;
     assert_eq!(d.get_event(&w.alice, new_event).await.unwrap().org_id, w.org_a);
@@ -360,15 +360,15 @@ async fn importing_into_another_orgs_event_is_not_found_and_stores_nothing() {
     let before = w.snapshot().await;
     assert_not_found(
         "import new ids",
-        d.import_bands(&w.alice, w.event_b, vec![band(2, "SNEAK001"), band(3, "SNEAK002")]).await,
+        d.import_bands(&w.alice, w.event_b, vec![band(2, "SNEAK001"), band(3, "SNEAK002")], Vec::new()).await,
     );
     assert_not_found(
         "import taken ids",
-        d.import_bands(&w.alice, w.event_b, vec![band(2, "ORGB0001")]).await,
+        d.import_bands(&w.alice, w.event_b, vec![band(2, "ORGB0001")], Vec::new()).await,
     );
     assert_not_found(
         "import duplicates",
-        d.import_bands(&w.alice, w.event_b, vec![band(2, "X0001"), band(3, "X0001")]).await,
+        d.import_bands(&w.alice, w.event_b, vec![band(2, "X0001"), band(3, "X0001")], Vec::new()).await,
     );
     assert_eq!(w.snapshot().await, before);
     let sneaked: i64 = sqlx::query_scalar("SELECT count(*) FROM bands WHERE band_id LIKE 'SNEAK%'")

@@ -6,12 +6,13 @@ mod chain;
 mod redact;
 pub mod verify;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::SubsecRound;
 use serde_json::Value;
 use shared::Keyring;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::domain::actor::Actor;
 
 pub use chain::{CanonicalRow, row_hash};
@@ -66,12 +67,14 @@ impl Entry {
 pub async fn record(
     conn: &mut PgConnection,
     keys: &Keyring,
-    now: DateTime<Utc>,
+    clock: &dyn Clock,
     actor: &Actor,
     entry: Entry,
 ) -> Result<i64, sqlx::Error> {
     let (head_seq, prev_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM audit_chain_head FOR UPDATE").fetch_one(&mut *conn).await?;
+    // Read the time only once holding the head, so times follow the chain's order.
+    let now = clock.now();
     let seq = head_seq + 1;
     let key = keys.signing_key();
     let row = CanonicalRow {

@@ -2,7 +2,7 @@
 
 use futures_util::TryStreamExt;
 use shared::Keyring;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::chain::{CanonicalRow, row_hash};
 
@@ -35,7 +35,31 @@ struct StoredRow {
 /// Verifies the whole chain (rows exported and purged by retention are
 /// accounted for by the chain anchor in `audit_chain_anchor`, when present).
 pub async fn verify(db: &PgPool, keys: &Keyring) -> Result<Report, sqlx::Error> {
-    let (mut expected_seq, mut expected_prev) = anchor(db).await?;
+    // One snapshot for rows, anchor and head: writes that commit during the
+    // walk must not look like tampering.
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    let report = walk(&mut tx, keys).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+async fn walk(conn: &mut PgConnection, keys: &Keyring) -> Result<Report, sqlx::Error> {
+    let (mut expected_seq, mut expected_prev) = anchor(&mut *conn).await?;
+    // Nothing may precede the chain's start: such a row was inserted behind its back.
+    let forged: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_log WHERE seq <= $1")
+        .bind(expected_seq)
+        .fetch_one(&mut *conn)
+        .await?;
+    if let Some(seq) = forged {
+        return Ok(Report {
+            rows: 0,
+            first_broken: Some(Broken {
+                seq,
+                reason: format!("row {seq} lies before the start of the chain (forged)"),
+            }),
+        });
+    }
     let mut rows = 0u64;
     let mut stream = sqlx::query_as::<_, StoredRow>(
         "SELECT seq, at, actor_type, actor_id, actor_label, org_id, action, target_type, target_id, before, after,
@@ -43,7 +67,7 @@ pub async fn verify(db: &PgPool, keys: &Keyring) -> Result<Report, sqlx::Error> 
          FROM audit_log WHERE seq > $1 ORDER BY seq",
     )
     .bind(expected_seq)
-    .fetch(db);
+    .fetch(&mut *conn);
     while let Some(stored) = stream.try_next().await? {
         rows += 1;
         expected_seq += 1;
@@ -69,8 +93,9 @@ pub async fn verify(db: &PgPool, keys: &Keyring) -> Result<Report, sqlx::Error> 
         }
         expected_prev = stored.hash;
     }
+    drop(stream);
     let (head_seq, head_hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_chain_head").fetch_one(db).await?;
+        sqlx::query_as("SELECT seq, hash FROM audit_chain_head").fetch_one(&mut *conn).await?;
     if head_seq != expected_seq || head_hash != expected_prev {
         return Ok(Report {
             rows,
@@ -86,12 +111,12 @@ pub async fn verify(db: &PgPool, keys: &Keyring) -> Result<Report, sqlx::Error> 
 }
 
 /// Where verification starts: the beginning, or the last row purged after export.
-async fn anchor(db: &PgPool) -> Result<(i64, Vec<u8>), sqlx::Error> {
+async fn anchor(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), sqlx::Error> {
     let exists: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('audit_chain_anchor')::text").fetch_one(db).await?;
+        sqlx::query_scalar("SELECT to_regclass('audit_chain_anchor')::text").fetch_one(&mut *conn).await?;
     if exists.is_some()
         && let Some(row) = sqlx::query_as::<_, (i64, Vec<u8>)>("SELECT seq, hash FROM audit_chain_anchor")
-            .fetch_optional(db)
+            .fetch_optional(&mut *conn)
             .await?
     {
         return Ok(row);

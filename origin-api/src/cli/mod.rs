@@ -351,13 +351,19 @@ pub async fn run_with(
             Ok(ExitCode::SUCCESS)
         }
         Command::Bands(BandsCommand::Import { event, csv }) => {
-            let size = std::fs::metadata(&csv).with_context(|| format!("reading {}", csv.display()))?.len();
-            if size > band_import::MAX_FILE_BYTES as u64 {
+            // Read at most one byte past the limit: the size of a pipe or device is unknown up front.
+            let file = std::fs::File::open(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            let mut bytes = Vec::new();
+            file.take(band_import::MAX_FILE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading {}", csv.display()))?;
+            if bytes.len() > band_import::MAX_FILE_BYTES {
                 bail!("{} is larger than {} MiB", csv.display(), band_import::MAX_FILE_BYTES / (1024 * 1024));
             }
-            let bytes = std::fs::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
             let outcome = match band_import::parse(&bytes) {
-                Ok(bands) => domain.import_bands(&actor, event, bands).await.map_err(explain)?,
+                Ok(parsed) => {
+                    domain.import_bands(&actor, event, parsed.bands, parsed.errors).await.map_err(explain)?
+                }
                 Err(errors) => ImportOutcome::Rejected { errors },
             };
             match outcome {

@@ -121,22 +121,23 @@ macro_rules! band_columns {
 }
 
 impl Domain {
-    /// Registers `bands` to an event, all or nothing: duplicates in the input
-    /// and ids already registered anywhere (even deleted: ids stay reserved)
-    /// reject the whole import, with a reason per row.
+    /// Registers `bands` to an event, all or nothing: rows already found bad
+    /// (`errors`, e.g. while parsing a file), duplicates in the input and ids
+    /// already registered anywhere (even deleted: ids stay reserved) reject
+    /// the whole import, with a reason per row.
     pub async fn import_bands(
         &self,
         actor: &Actor,
         event_id: Uuid,
         bands: Vec<NewBand>,
+        mut errors: Vec<RowError>,
     ) -> Result<ImportOutcome, DomainError> {
-        if bands.is_empty() {
+        if bands.is_empty() && errors.is_empty() {
             return Err(DomainError::invalid("bands", "no bands to import"));
         }
         if bands.len() > MAX_IMPORT {
             return Err(DomainError::invalid("bands", format!("at most {MAX_IMPORT} bands per import")));
         }
-        let mut errors = Vec::new();
         let mut first_seen: HashMap<&str, u64> = HashMap::with_capacity(bands.len());
         for b in &bands {
             if let Some(first) = first_seen.insert(b.band_id.as_str(), b.line) {

@@ -1,6 +1,6 @@
 //! Events and their schedule windows.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -313,7 +313,9 @@ impl Domain {
     ) -> Result<EventWindow, DomainError> {
         let label = validate::optional_text("label", &input.label, 100)?;
         let url = validate::destination("url", &input.url)?;
-        if input.ends_at <= input.starts_at {
+        // The edge compares whole seconds; storing whole seconds keeps both sides identical.
+        let (starts_at, ends_at) = (input.starts_at.trunc_subsecs(0), input.ends_at.trunc_subsecs(0));
+        if ends_at <= starts_at {
             return Err(DomainError::invalid("ends_at", "must be after starts_at"));
         }
         let mut tx = self.begin().await?;
@@ -324,8 +326,8 @@ impl Domain {
         .bind(event_id)
         .bind(&label)
         .bind(&url)
-        .bind(input.starts_at)
-        .bind(input.ends_at)
+        .bind(starts_at)
+        .bind(ends_at)
         .fetch_one(&mut *tx)
         .await
         .map_err(DomainError::from_db)?;

@@ -60,7 +60,7 @@ impl Domain {
         actor: &Actor,
         entry: audit::Entry,
     ) -> Result<(), DomainError> {
-        audit::record(conn, &self.audit_keys, self.now(), actor, entry).await?;
+        audit::record(conn, &self.audit_keys, self.clock.as_ref(), actor, entry).await?;
         Ok(())
     }
 }

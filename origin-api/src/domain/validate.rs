@@ -14,7 +14,17 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, Domain
     if value.chars().any(char::is_control) {
         return Err(DomainError::invalid(field, "must not contain control characters"));
     }
+    if value.chars().any(is_invisible_formatting) {
+        return Err(DomainError::invalid(field, "must not contain invisible or text-direction characters"));
+    }
     Ok(value.to_string())
+}
+
+/// Bidirectional overrides and zero-width characters: they make text read
+/// differently from what it is (a name that displays as another), so they
+/// are refused in names shown to other people.
+fn is_invisible_formatting(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Like [`text`], but empty is allowed.
@@ -88,6 +98,9 @@ mod tests {
         assert_eq!(text("name", "  Fest  ", 10).unwrap(), "Fest");
         assert!(text("name", "   ", 10).is_err());
         assert!(text("name", "a\u{0}b", 10).is_err());
+        assert!(text("name", "evil\u{202E}gpj.exe", 20).is_err());
+        assert!(text("name", "zero\u{200B}width", 20).is_err());
+        assert_eq!(text("name", "Café Zürich 🎉", 20).unwrap(), "Café Zürich 🎉");
         assert!(text("name", &"x".repeat(11), 10).is_err());
         assert_eq!(
             text("name", "<img src=x onerror=alert(1)>", 200).unwrap(),

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/v1/taps", post(ingest::ingest))
         .route("/internal/v1/bands/{id}", get(band_lookup::lookup))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), security_headers::apply))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
@@ -46,4 +47,8 @@ async fn healthz() -> &'static str {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
