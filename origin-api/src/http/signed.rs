@@ -4,12 +4,20 @@
 use axum::body::{Body, Bytes};
 use axum::http::request::Parts;
 use shared::signing::{VerifiedHeaders, verify_headers};
+use sqlx::PgConnection;
 
 use super::AppState;
 use super::error::ApiError;
 
 /// Verifies the signature headers and records the nonce (a replay is refused).
 pub async fn verify(state: &AppState, parts: &Parts) -> Result<VerifiedHeaders, ApiError> {
+    let verified = verify_headers_only(state, parts)?;
+    claim_nonce(&mut *state.domain.db.acquire().await?, parts, &verified).await?;
+    Ok(verified)
+}
+
+/// Checks the signature headers (no database access).
+pub fn verify_headers_only(state: &AppState, parts: &Parts) -> Result<VerifiedHeaders, ApiError> {
     let target = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let verified = verify_headers(
         &state.config.signing_keys,
@@ -22,9 +30,19 @@ pub async fn verify(state: &AppState, parts: &Parts) -> Result<VerifiedHeaders, 
         tracing::warn!(event = "signature_rejected", reason = %e, path = parts.uri.path(), "signed request refused");
         ApiError::Unauthorized
     })?;
+    Ok(verified)
+}
+
+/// Records the request's nonce on `conn` (inside the caller's transaction,
+/// when it has one); a nonce seen before is a replay and refused.
+pub async fn claim_nonce(
+    conn: &mut PgConnection,
+    parts: &Parts,
+    verified: &VerifiedHeaders,
+) -> Result<(), ApiError> {
     let fresh = sqlx::query("INSERT INTO signed_nonces (nonce) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(&verified.nonce)
-        .execute(&state.domain.db)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
         == 1;
@@ -32,7 +50,7 @@ pub async fn verify(state: &AppState, parts: &Parts) -> Result<VerifiedHeaders, 
         tracing::warn!(event = "signature_rejected", reason = "replayed nonce", path = parts.uri.path(), key_id = %verified.key_id, "signed request refused");
         return Err(ApiError::Unauthorized);
     }
-    Ok(verified)
+    Ok(())
 }
 
 /// Reads at most `limit` bytes of body and checks them against the signed hash.

@@ -3,7 +3,8 @@
 //! Signed (checked before the body is read), ≤ 1 MiB, ≤ 1000 taps; every
 //! tap is validated before anything is stored (422 names the first bad one);
 //! one bulk insert with `ON CONFLICT DO NOTHING` makes redeliveries count
-//! once; the answer is sent only after the insert committed.
+//! once; the answer is sent only after the insert (and the request's nonce,
+//! in the same transaction) committed.
 
 pub mod store;
 
@@ -30,7 +31,10 @@ struct RawBatch<'a> {
 /// The handler.
 pub async fn ingest(State(state): State<AppState>, req: Request) -> Result<Json<TapBatchResult>, ApiError> {
     let (parts, body) = req.into_parts();
-    let verified = signed::verify(&state, &parts).await?;
+    let verified = signed::verify_headers_only(&state, &parts)?;
+    // Nonce and taps commit together: one commit (one WAL flush) per batch.
+    let mut tx = state.domain.db.begin().await?;
+    signed::claim_nonce(&mut tx, &parts, &verified).await?;
     let bytes = signed::read_body(&parts, body, &verified, MAX_BODY_BYTES).await?;
     let raw: RawBatch<'_> = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("malformed", format!("body is not a tap batch: {e}")))?;
@@ -49,7 +53,8 @@ pub async fn ingest(State(state): State<AppState>, req: Request) -> Result<Json<
             .map_err(|e| ApiError::unprocessable("invalid_tap", format!("taps[{i}]: {e}")))?;
         taps.push(tap);
     }
-    let accepted = store::insert(&state.domain.db, &taps).await?;
+    let accepted = store::insert(&mut tx, &taps).await?;
+    tx.commit().await?;
     let total = taps.len() as u64;
     tracing::info!(event = "taps_ingested", accepted, duplicates = total - accepted, key_id = %verified.key_id);
     Ok(Json(TapBatchResult { accepted, duplicates: total - accepted }))
