@@ -9,11 +9,14 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::auth::jwt::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Domain;
 use crate::http::{self, AppState};
 use crate::kv_sync::pusher::Pusher;
+use crate::mail::Mailer;
+use crate::ratelimit::memory::MemoryLimiter;
 use crate::{db, partitions};
 
 /// A running origin; its tasks stop when it is dropped.
@@ -60,7 +63,14 @@ pub async fn start_with_pool(
     partitions::ensure_ahead(&db, clock.now()).await.context("creating tap partitions")?;
     let config = Arc::new(config);
     let domain = Domain::new(db.clone(), config.audit_keys.clone(), Arc::clone(&clock));
-    let state = AppState { domain, config: Arc::clone(&config), clock: Arc::clone(&clock) };
+    let state = AppState {
+        domain,
+        config: Arc::clone(&config),
+        clock: Arc::clone(&clock),
+        jwt: JwtKeys::new(config.jwt_keys.clone()),
+        limiter: Arc::new(MemoryLimiter::default()),
+        mailer: Mailer::from_config(&config)?,
+    };
     let mut tasks = Vec::new();
 
     match &config.edge_url {

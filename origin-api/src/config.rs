@@ -64,6 +64,21 @@ pub struct Config {
     pub edge_url: Option<Url>,
     /// `KV_PUSH_MAX_BACKOFF_SECONDS` (default 60).
     pub kv_push_max_backoff: Duration,
+    /// `JWT_KEYS`: session-token HMAC keys (`kid` = id), first signs; two during a rotation.
+    pub jwt_keys: Keyring,
+    /// `PUBLIC_URL`: the dashboard's origin (CSRF origin check, links in emails).
+    pub public_url: Url,
+    /// `SMTP_URL`: outgoing mail (`smtps://…`, or `smtp://…?tls=required`); unset in
+    /// development writes mail to `MAIL_DIR` instead.
+    pub smtp_url: Option<SecretString>,
+    /// `MAIL_FROM` (default `SparkMotion <no-reply@sparkmotion.invalid>`).
+    pub mail_from: String,
+    /// `MAIL_DIR`: where development mail is written when `SMTP_URL` is unset.
+    pub mail_dir: std::path::PathBuf,
+    /// `CLIENT_IP_HEADER`: header carrying the client IP, trusted only from `TRUSTED_PROXIES`.
+    pub client_ip_header: Option<String>,
+    /// `TRUSTED_PROXIES`: comma-separated CIDRs whose `CLIENT_IP_HEADER` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Variables that were generated because they were missing (development only).
     pub generated: Vec<&'static str>,
 }
@@ -121,6 +136,38 @@ impl Config {
                 reason: "must be https in production".into(),
             });
         }
+        let jwt_keys = keyring("JWT_KEYS", get("JWT_KEYS"), production, &mut generated)?;
+        let public_url = Url::parse(&get("PUBLIC_URL").unwrap_or_else(|| format!("http://{bind_addr}")))
+            .map_err(|e| ConfigError::Invalid { var: "PUBLIC_URL", reason: e.to_string() })?;
+        if production && public_url.scheme() != "https" {
+            return Err(ConfigError::Invalid {
+                var: "PUBLIC_URL",
+                reason: "must be https in production (cookies are Secure)".into(),
+            });
+        }
+        let smtp_url = get("SMTP_URL");
+        match smtp_url.as_deref() {
+            None if production => return Err(ConfigError::Missing("SMTP_URL")),
+            Some(url) if production && !(url.starts_with("smtps://") || url.contains("tls=required")) => {
+                return Err(ConfigError::Invalid {
+                    var: "SMTP_URL",
+                    reason: "production mail must use TLS: smtps://… or smtp://…?tls=required".into(),
+                });
+            }
+            _ => {}
+        }
+        let trusted_proxies = get("TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|cidr| {
+                cidr.parse().map_err(|_| ConfigError::Invalid {
+                    var: "TRUSTED_PROXIES",
+                    reason: format!("{cidr:?} is not a CIDR"),
+                })
+            })
+            .collect::<Result<Vec<ipnet::IpNet>, _>>()?;
         let backoff: u64 = parse(
             "KV_PUSH_MAX_BACKOFF_SECONDS",
             get("KV_PUSH_MAX_BACKOFF_SECONDS").unwrap_or_else(|| "60".into()),
@@ -134,6 +181,14 @@ impl Config {
             audit_keys,
             edge_url,
             kv_push_max_backoff: Duration::from_secs(backoff.max(1)),
+            jwt_keys,
+            public_url,
+            smtp_url: smtp_url.map(SecretString::from),
+            mail_from: get("MAIL_FROM")
+                .unwrap_or_else(|| "SparkMotion <no-reply@sparkmotion.invalid>".into()),
+            mail_dir: get("MAIL_DIR").unwrap_or_else(|| ".dev-mail".into()).into(),
+            client_ip_header: get("CLIENT_IP_HEADER").map(|h| h.to_ascii_lowercase()),
+            trusted_proxies,
             generated,
         })
     }
@@ -218,7 +273,7 @@ mod tests {
     fn development_generates_missing_secrets_and_reports_them() {
         let c = config(&[]).unwrap();
         assert_eq!(c.env, AppEnv::Development);
-        assert_eq!(c.generated, vec!["SIGNING_KEYS", "AUDIT_KEYS"]);
+        assert_eq!(c.generated, vec!["SIGNING_KEYS", "AUDIT_KEYS", "JWT_KEYS"]);
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
     }
 
@@ -250,12 +305,59 @@ mod tests {
         vars.push(("SIGNING_KEYS", short));
         assert!(config(&vars).unwrap_err().to_string().contains("SIGNING_KEYS"));
         let signing = strong("s1");
+        let jwt = strong("j1");
         let mut vars = base.to_vec();
         vars.push(("SIGNING_KEYS", &signing));
         vars.push(("AUDIT_KEYS", &audit));
+        vars.push(("JWT_KEYS", &jwt));
+        vars.push(("PUBLIC_URL", "https://dashboard.example"));
+        vars.push(("SMTP_URL", "smtps://mail.example:465"));
         let c = config(&vars).unwrap();
         assert!(c.generated.is_empty());
         assert!(!format!("{c:?}").contains(&signing[3..]), "secrets never appear in Debug output");
+    }
+
+    #[test]
+    fn production_mail_and_dashboard_must_use_tls() {
+        let (s, a, j) = (strong("s"), strong("a"), strong("j"));
+        let base = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("SIGNING_KEYS", s.as_str()),
+            ("AUDIT_KEYS", a.as_str()),
+            ("JWT_KEYS", j.as_str()),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            config(&v)
+        };
+        assert!(
+            with(&[("PUBLIC_URL", "http://d.example"), ("SMTP_URL", "smtps://m:465")])
+                .unwrap_err()
+                .to_string()
+                .contains("PUBLIC_URL")
+        );
+        assert!(with(&[("PUBLIC_URL", "https://d.example")]).unwrap_err().to_string().contains("SMTP_URL"));
+        assert!(
+            with(&[("PUBLIC_URL", "https://d.example"), ("SMTP_URL", "smtp://m:25")])
+                .unwrap_err()
+                .to_string()
+                .contains("TLS")
+        );
+        assert!(
+            with(&[("PUBLIC_URL", "https://d.example"), ("SMTP_URL", "smtp://m:587?tls=required")]).is_ok()
+        );
+        assert!(
+            with(&[
+                ("PUBLIC_URL", "https://d.example"),
+                ("SMTP_URL", "smtps://m:465"),
+                ("TRUSTED_PROXIES", "10.0.0.0/8,nope")
+            ])
+            .unwrap_err()
+            .to_string()
+            .contains("TRUSTED_PROXIES")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! SparkMotion origin: signed tap ingest, management of events and bands,
 //! KV sync to the edge, audit trail, admin CLI.
 
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -15,5 +16,7 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod kv_sync;
+pub mod mail;
 pub mod partitions;
+pub mod ratelimit;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 //! - [`receiver`]: a stand-in *origin* that verifies signatures, for edge-only tests.
 //! - [`keys`], [`ports`], [`http`]: small shared helpers.
 
+pub mod api;
 pub mod db;
 pub mod edge;
 pub mod http;
@@ -12,7 +13,9 @@ pub mod origin;
 pub mod ports;
 pub mod receiver;
 pub mod records;
+pub mod smtp;
 pub mod taps;
+pub mod world;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -25,6 +25,12 @@ pub struct OriginOptions {
     pub edge_url: Option<String>,
     /// `KV_PUSH_MAX_BACKOFF_SECONDS`.
     pub max_backoff_seconds: u64,
+    /// `JWT_KEYS`.
+    pub jwt_keys: String,
+    /// `SMTP_URL` (none: mail goes to files in a temporary directory).
+    pub smtp_url: Option<String>,
+    /// `TRUSTED_PROXIES` and `CLIENT_IP_HEADER`.
+    pub trusted_proxy: Option<(String, String)>,
 }
 
 impl Default for OriginOptions {
@@ -34,6 +40,9 @@ impl Default for OriginOptions {
             audit_keys: keys::random_key_spec("aud1"),
             edge_url: None,
             max_backoff_seconds: 1,
+            jwt_keys: keys::random_key_spec("jwt1"),
+            smtp_url: None,
+            trusted_proxy: None,
         }
     }
 }
@@ -48,7 +57,16 @@ impl OriginOptions {
             ("SIGNING_KEYS", self.signing_keys.clone()),
             ("AUDIT_KEYS", self.audit_keys.clone()),
             ("KV_PUSH_MAX_BACKOFF_SECONDS", self.max_backoff_seconds.to_string()),
+            ("JWT_KEYS", self.jwt_keys.clone()),
+            ("MAIL_DIR", std::env::temp_dir().join(format!("sm-mail-{}", db.name)).display().to_string()),
         ]);
+        if let Some(smtp) = &self.smtp_url {
+            vars.insert("SMTP_URL", smtp.clone());
+        }
+        if let Some((proxies, header)) = &self.trusted_proxy {
+            vars.insert("TRUSTED_PROXIES", proxies.clone());
+            vars.insert("CLIENT_IP_HEADER", header.clone());
+        }
         if let Some(edge) = &self.edge_url {
             vars.insert("EDGE_URL", edge.clone());
         }
@@ -96,9 +114,11 @@ impl Origin {
         clock: Arc<dyn Clock>,
     ) -> Origin {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let running =
-            origin_api::app::start(options.config(db), clock, listener).await.expect("start origin");
-        Origin { url: format!("http://{}", running.addr), running, options }
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut config = options.config(db);
+        config.public_url = url::Url::parse(&url).expect("url");
+        let running = origin_api::app::start(config, clock, listener).await.expect("start origin");
+        Origin { url, running, options }
     }
 
     /// Absolute URL of `path`.

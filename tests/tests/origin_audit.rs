@@ -283,7 +283,7 @@ async fn org_and_user_creation_each_write_one_audit_row() {
                 name: "Carol".into(),
                 role: Role::Customer,
                 org_id: Some(org.id),
-                password: "a long enough passphrase for carol".to_string().into(),
+                password: "mango tapestry quietly bicycles".to_string().into(),
             },
         )
         .await
@@ -709,7 +709,7 @@ async fn attempt_every_mutation(
                         name: "Ghost".into(),
                         role: Role::Customer,
                         org_id: Some(f.org),
-                        password: "ghostly passphrase 123".to_string().into(),
+                        password: "vivid marmalade orbit sundial".to_string().into(),
                     },
                 )
                 .await

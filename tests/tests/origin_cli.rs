@@ -142,7 +142,8 @@ async fn user_row(db: &TestDb, email: &str) -> Option<UserRow> {
 
 /// Whether `password` verifies against `hash`.
 async fn verifies(password: &str, hash: &str) -> bool {
-    origin_api::auth::password::verify_argon2(password.to_string().into(), hash.to_string()).await
+    origin_api::auth::password::verify(password.to_string().into(), Some(hash.to_string())).await
+        == origin_api::auth::password::Verified::Yes
 }
 
 /// Every maximal run of ASCII hex digits in `s` at least `min` long.

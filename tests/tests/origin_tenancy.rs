@@ -151,7 +151,7 @@ fn new_user(org: Option<Uuid>) -> NewUser {
         name: "New".into(),
         role: Role::Customer,
         org_id: org,
-        password: "a perfectly fine passphrase".to_string().into(),
+        password: "vivid marmalade orbit sundial".to_string().into(),
     }
 }
 

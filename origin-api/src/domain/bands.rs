@@ -274,3 +274,70 @@ pub(crate) async fn load<'c, E: sqlx::PgExecutor<'c>>(
     .fetch_all(db)
     .await
 }
+
+/// Filters for [`Domain::list_bands`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BandQuery {
+    /// Case-insensitive substring of the id or label.
+    pub q: Option<String>,
+    /// Only this status.
+    pub status: Option<BandStatus>,
+    /// Keyset pagination: ids after this one.
+    pub after: Option<String>,
+    /// Page size (1–500, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of bands.
+#[derive(Debug, Clone, Serialize)]
+pub struct BandPage {
+    /// The bands, by id.
+    pub bands: Vec<Band>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<String>,
+    /// Bands matching the filters in total.
+    pub total: i64,
+}
+
+impl Domain {
+    /// An event's bands, filtered and paginated by id (keyset, so pages are stable while bands are added).
+    pub async fn list_bands(
+        &self,
+        actor: &Actor,
+        event_id: Uuid,
+        query: BandQuery,
+    ) -> Result<BandPage, DomainError> {
+        self.get_event(actor, event_id).await?;
+        let limit = query.limit.unwrap_or(100).clamp(1, 500);
+        // LIKE metacharacters in the search are data, not patterns.
+        let pattern = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| {
+            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let filter = "event_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR band_id ILIKE $2 OR label ILIKE $2)
+                      AND ($3::text IS NULL OR status = $3)";
+        let mut bands: Vec<Band> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM bands WHERE {filter} AND ($4::text IS NULL OR band_id > $4) ORDER BY band_id LIMIT $5",
+            band_columns!()
+        )))
+        .bind(event_id)
+        .bind(&pattern)
+        .bind(query.status)
+        .bind(query.after.as_deref().map(str::to_ascii_uppercase))
+        .bind(limit + 1)
+        .fetch_all(&self.db)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM bands WHERE {filter}")))
+                .bind(event_id)
+                .bind(&pattern)
+                .bind(query.status)
+                .fetch_one(&self.db)
+                .await?;
+        let next = (bands.len() as i64 > limit).then(|| {
+            bands.truncate(limit as usize);
+            bands.last().map(|b| b.band_id.clone())
+        });
+        Ok(BandPage { bands, next: next.flatten(), total })
+    }
+}

@@ -1,14 +1,14 @@
 //! Users: creation (CLI and, later, the admin API).
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::actor::{Actor, Role};
 use super::{Domain, DomainError, validate};
 use crate::audit::Entry;
-use crate::auth::password;
+use crate::auth::{password, policy};
 
 /// A user as shown to others (no hash, no lockout state).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -75,6 +75,18 @@ impl Domain {
         if input.role == Role::Customer && input.org_id.is_none() {
             return Err(DomainError::invalid("org", "a CUSTOMER must belong to an organisation"));
         }
+        let org_name = match input.org_id {
+            Some(org) => sqlx::query_scalar::<_, String>(
+                "SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(org)
+            .fetch_optional(&self.db)
+            .await?
+            .ok_or(DomainError::NotFound)?,
+            None => String::new(),
+        };
+        policy::check(input.password.expose_secret(), &[&email, &name, &org_name])
+            .map_err(|e| DomainError::invalid("password", e.to_string()))?;
         let hash = password::hash(input.password)
             .await
             .map_err(|e| DomainError::invalid("password", e.to_string()))?;
@@ -93,5 +105,162 @@ impl Domain {
             .await?;
         tx.commit().await?;
         Ok(user)
+    }
+}
+
+/// Changes to a user an ADMIN may make.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct UserPatch {
+    /// New role.
+    pub role: Option<Role>,
+    /// New organisation (required when becoming a CUSTOMER without one).
+    pub org_id: Option<Uuid>,
+    /// New display name.
+    pub name: Option<String>,
+}
+
+impl Domain {
+    /// Users visible to the actor (ADMIN: everyone; CUSTOMER: their organisation).
+    pub async fn list_users(&self, actor: &Actor) -> Result<Vec<User>, DomainError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR org_id = $1) ORDER BY lower(email)"
+        ))
+        .bind(actor.org_scope().filter())
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// One user, if visible to the actor.
+    pub async fn get_user(&self, actor: &Actor, id: Uuid) -> Result<User, DomainError> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR org_id = $2)"
+        ))
+        .bind(id)
+        .bind(actor.org_scope().filter())
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or(DomainError::NotFound)
+    }
+
+    /// Changes role, organisation or name (platform operators only). A role or
+    /// organisation change ends the user's sessions in the same transaction.
+    pub async fn update_user(&self, actor: &Actor, id: Uuid, patch: UserPatch) -> Result<User, DomainError> {
+        if !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        let mut tx = self.begin().await?;
+        let before: User = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let role = patch.role.map_or_else(|| before.role.clone(), |r| r.as_str().to_string());
+        let org_id = patch.org_id.or(before.org_id);
+        if role == Role::Customer.as_str() && org_id.is_none() {
+            return Err(DomainError::invalid("org", "a CUSTOMER must belong to an organisation"));
+        }
+        if Some(id) == actor.user_id() && role != before.role {
+            return Err(DomainError::invalid("role", "you cannot change your own role"));
+        }
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, 200))
+            .transpose()?
+            .unwrap_or_else(|| before.name.clone());
+        let after: User = sqlx::query_as(concat!(
+            "UPDATE users SET role = $2, org_id = $3, name = $4 WHERE id = $1 RETURNING ",
+            user_columns!()
+        ))
+        .bind(id)
+        .bind(&role)
+        .bind(org_id)
+        .bind(&name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(DomainError::from_db)?;
+        let privileges_changed = before.role != after.role || before.org_id != after.org_id;
+        let action = if before.role != after.role { "user.role_changed" } else { "user.updated" };
+        self.audit(
+            &mut tx,
+            actor,
+            Entry::new(action, "user", id, after.org_id).before(&before).after(&after),
+        )
+        .await?;
+        if privileges_changed {
+            let revoked =
+                crate::auth::session::revoke_all(&mut tx, id, None, self.now(), "role changed").await?;
+            if revoked > 0 {
+                self.audit(
+                    &mut tx,
+                    actor,
+                    Entry::new("auth.sessions_revoked", "user", id, after.org_id)
+                        .after(serde_json::json!({ "count": revoked, "reason": "role changed" })),
+                )
+                .await?;
+            }
+            tracing::warn!(event = "role_changed", user_id = %id, from = %before.role, to = %after.role, "user privileges changed");
+        }
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Deactivates (or reactivates) a user (platform operators only). Deactivation ends their sessions at once.
+    pub async fn set_user_active(&self, actor: &Actor, id: Uuid, active: bool) -> Result<User, DomainError> {
+        if !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        if Some(id) == actor.user_id() && !active {
+            return Err(DomainError::invalid("user", "you cannot deactivate yourself"));
+        }
+        let mut tx = self.begin().await?;
+        let before: User = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let after: User = sqlx::query_as(concat!(
+            "UPDATE users SET deactivated_at = CASE WHEN $2 THEN NULL ELSE coalesce(deactivated_at, $3) END WHERE id = $1 RETURNING ",
+            user_columns!()
+        ))
+        .bind(id)
+        .bind(active)
+        .bind(self.now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let action = if active { "user.reactivated" } else { "user.deactivated" };
+        self.audit(
+            &mut tx,
+            actor,
+            Entry::new(action, "user", id, after.org_id).before(&before).after(&after),
+        )
+        .await?;
+        if !active {
+            let revoked =
+                crate::auth::session::revoke_all(&mut tx, id, None, self.now(), "deactivated").await?;
+            if revoked > 0 {
+                self.audit(
+                    &mut tx,
+                    actor,
+                    Entry::new("auth.sessions_revoked", "user", id, after.org_id)
+                        .after(serde_json::json!({ "count": revoked, "reason": "deactivated" })),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(after)
     }
 }

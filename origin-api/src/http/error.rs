@@ -17,6 +17,15 @@ pub enum ApiError {
     /// Authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// Sign-in refused (never says why).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Rate limited.
+    #[error("too many requests; retry later")]
+    TooManyRequests {
+        /// When to retry.
+        retry_after: std::time::Duration,
+    },
     /// No such resource (or not visible to the caller).
     #[error("not found")]
     NotFound,
@@ -70,6 +79,12 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", self.to_string()),
+            ApiError::InvalidCredentials => {
+                (StatusCode::UNAUTHORIZED, "invalid_credentials", self.to_string())
+            }
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", self.to_string())
+            }
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             ApiError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", self.to_string())
@@ -91,7 +106,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?e, "request failed");
         }
         let (status, code, message) = self.parts();
-        (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+        let mut response =
+            (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        if let ApiError::TooManyRequests { retry_after } = &self {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 

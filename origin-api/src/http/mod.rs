@@ -2,20 +2,26 @@
 
 pub mod error;
 pub mod request_id;
+pub mod routes;
 pub mod security_headers;
+pub mod session_auth;
 pub mod signed;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
 
+use crate::auth::jwt::JwtKeys;
+use crate::band_import;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Domain;
-use crate::{band_lookup, ingest};
+use crate::mail::Mailer;
+use crate::ratelimit::memory::MemoryLimiter;
 use error::ApiError;
+use session_auth::Access;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -26,14 +32,33 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Session tokens.
+    pub jwt: JwtKeys,
+    /// Rate limits.
+    pub limiter: Arc<MemoryLimiter>,
+    /// Outgoing mail.
+    pub mailer: Mailer,
 }
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/internal/v1/taps", post(ingest::ingest))
-        .route("/internal/v1/bands/{id}", get(band_lookup::lookup))
+    let mut router = Router::new();
+    for (spec, handler) in routes::handlers() {
+        let access = spec.access;
+        let guarded = handler
+            .route_layer(middleware::from_fn_with_state(state.clone(), move |s, req, next| {
+                session_auth::enforce(s, access, req, next)
+            }));
+        // CSV imports may be large (up to 100 000 bands); everything else keeps axum's 2 MiB default.
+        let guarded = if spec.path.ends_with("/bands/import") {
+            guarded.layer(DefaultBodyLimit::max(band_import::MAX_FILE_BYTES))
+        } else {
+            guarded
+        };
+        let _: Access = access;
+        router = router.route(spec.path, guarded);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), security_headers::apply))
@@ -41,7 +66,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
     "ok\n"
 }
 

@@ -1,0 +1,38 @@
+//! `/api/v1/orgs`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use super::json::ApiJson;
+use crate::domain::orgs::{NewOrg, Organization};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::session_auth::SessionContext;
+
+/// `GET /api/v1/orgs`.
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+) -> Result<Json<Vec<Organization>>, ApiError> {
+    Ok(Json(state.domain.list_orgs(&ctx.actor).await?))
+}
+
+/// `POST /api/v1/orgs` (ADMIN).
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    ApiJson(body): ApiJson<NewOrg>,
+) -> Result<(StatusCode, Json<Organization>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.domain.create_org(&ctx.actor, body).await?)))
+}
+
+/// `GET /api/v1/orgs/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Organization>, ApiError> {
+    Ok(Json(state.domain.get_org(&ctx.actor, id).await?))
+}

@@ -1,0 +1,93 @@
+//! `/api/v1/users` (ADMIN): invite, list, change role, deactivate.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rand::RngCore;
+use secrecy::SecretString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::json::ApiJson;
+use crate::auth::client::Client;
+use crate::auth::reset;
+use crate::domain::actor::Role;
+use crate::domain::users::{NewUser, User, UserPatch};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::session_auth::SessionContext;
+
+/// `GET /api/v1/users`.
+pub async fn list(State(state): State<AppState>, ctx: SessionContext) -> Result<Json<Vec<User>>, ApiError> {
+    Ok(Json(state.domain.list_users(&ctx.actor).await?))
+}
+
+/// Invitation body.
+#[derive(Deserialize)]
+pub struct InviteBody {
+    email: String,
+    name: String,
+    role: Role,
+    org_id: Option<Uuid>,
+}
+
+/// `POST /api/v1/users`: creates the user with an unusable random password and
+/// mails them a reset link to choose their own (the invitation).
+pub async fn invite(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    client: Client,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let input = NewUser {
+        email: body.email,
+        name: body.name,
+        role: body.role,
+        org_id: body.org_id,
+        password: SecretString::from(hex::encode(secret)),
+    };
+    let user = state.domain.create_user(&ctx.actor, input).await?;
+    if let Err(e) = reset::issue(&state, &user.email, &client, ctx.actor.request_id.clone()).await {
+        tracing::error!(error = %e, user_id = %user.id, "could not send the invitation");
+    }
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// `GET /api/v1/users/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.domain.get_user(&ctx.actor, id).await?))
+}
+
+/// `PATCH /api/v1/users/{id}`: role, organisation or name.
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<UserPatch>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.domain.update_user(&ctx.actor, id, body).await?))
+}
+
+/// `POST /api/v1/users/{id}/deactivate`.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.domain.set_user_active(&ctx.actor, id, false).await?))
+}
+
+/// `POST /api/v1/users/{id}/reactivate`.
+pub async fn reactivate(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.domain.set_user_active(&ctx.actor, id, true).await?))
+}

@@ -1,0 +1,116 @@
+//! Every route, with the access it requires, in one table: the router is
+//! built from it, and the authorization-matrix test enumerates it, so a route
+//! cannot exist without a declared access level (or without a matrix entry).
+
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+use super::AppState;
+use super::session_auth::Access;
+use crate::{api, band_lookup, ingest};
+
+/// One route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Method.
+    pub method: MethodSpec,
+    /// Path pattern (axum syntax, e.g. `/api/v1/events/{id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// The HTTP methods routes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodSpec {
+    /// GET (and HEAD).
+    Get,
+    /// POST.
+    Post,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl MethodSpec {
+    /// As an HTTP method.
+    pub fn method(self) -> Method {
+        match self {
+            MethodSpec::Get => Method::GET,
+            MethodSpec::Post => Method::POST,
+            MethodSpec::Patch => Method::PATCH,
+            MethodSpec::Delete => Method::DELETE,
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            MethodSpec::Get => MethodFilter::GET,
+            MethodSpec::Post => MethodFilter::POST,
+            MethodSpec::Patch => MethodFilter::PATCH,
+            MethodSpec::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $access:ident $handler:path ),* $(,)?) => {
+        /// The declared routes.
+        pub fn table() -> Vec<RouteSpec> {
+            vec![$( RouteSpec { method: MethodSpec::$method, path: $path, access: Access::$access } ),*]
+        }
+
+        /// The routes with their handlers.
+        pub fn handlers() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+            vec![$(
+                (
+                    RouteSpec { method: MethodSpec::$method, path: $path, access: Access::$access },
+                    on(MethodSpec::$method.filter(), $handler),
+                )
+            ),*]
+        }
+    };
+}
+
+routes! {
+    Get    "/healthz"                                   => Public  super::healthz,
+    Post   "/internal/v1/taps"                          => Signed  ingest::ingest,
+    Get    "/internal/v1/bands/{id}"                    => Signed  band_lookup::lookup,
+
+    Post   "/api/v1/auth/login"                         => Public  api::auth::login_handler,
+    Post   "/api/v1/auth/password-reset"                => Public  api::auth::reset_request,
+    Post   "/api/v1/auth/password-reset/complete"       => Public  api::auth::reset_complete,
+    Post   "/api/v1/auth/logout"                        => User    api::auth::logout,
+    Get    "/api/v1/me"                                 => User    api::auth::me,
+    Post   "/api/v1/me/password"                        => User    api::auth::change_password,
+
+    Get    "/api/v1/sessions"                           => User    api::sessions::list,
+    Delete "/api/v1/sessions/{id}"                      => User    api::sessions::revoke,
+    Post   "/api/v1/sessions/revoke-all"                => User    api::sessions::revoke_all,
+
+    Get    "/api/v1/orgs"                               => User    api::orgs::list,
+    Post   "/api/v1/orgs"                               => Admin   api::orgs::create,
+    Get    "/api/v1/orgs/{id}"                          => User    api::orgs::get,
+
+    Get    "/api/v1/events"                             => User    api::events::list,
+    Post   "/api/v1/events"                             => User    api::events::create,
+    Get    "/api/v1/events/{id}"                        => User    api::events::get,
+    Patch  "/api/v1/events/{id}"                        => User    api::events::update,
+    Get    "/api/v1/events/{id}/windows"                => User    api::events::windows,
+    Post   "/api/v1/events/{id}/windows"                => User    api::events::add_window,
+    Delete "/api/v1/events/{id}/windows/{window_id}"    => User    api::events::remove_window,
+    Get    "/api/v1/events/{id}/bands"                  => User    api::bands::list,
+    Post   "/api/v1/events/{id}/bands/import"           => User    api::bands::import,
+    Get    "/api/v1/bands/{band_id}"                    => User    api::bands::get,
+    Patch  "/api/v1/bands/{band_id}"                    => User    api::bands::update,
+
+    Get    "/api/v1/users"                              => Admin   api::users::list,
+    Post   "/api/v1/users"                              => Admin   api::users::invite,
+    Get    "/api/v1/users/{id}"                         => Admin   api::users::get,
+    Patch  "/api/v1/users/{id}"                         => Admin   api::users::update,
+    Post   "/api/v1/users/{id}/deactivate"              => Admin   api::users::deactivate,
+    Post   "/api/v1/users/{id}/reactivate"              => Admin   api::users::reactivate,
+
+    Get    "/api/v1/audit"                              => User    api::audit::list,
+}

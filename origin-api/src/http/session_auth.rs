@@ -1,0 +1,212 @@
+//! The one layer every route goes through: who is calling, and may they.
+//!
+//! Each route declares an [`Access`]; [`enforce`] turns the session cookie
+//! into a [`SessionContext`] (JWT → live server-side session → user), checks
+//! the stage and role, and for state-changing requests the CSRF origin and
+//! token. Handlers then only ever see an authorised actor, and the domain
+//! filters every query by that actor's organisation.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+
+use super::AppState;
+use super::error::ApiError;
+use super::request_id::RequestId;
+use crate::auth::client::Client;
+use crate::auth::csrf;
+use crate::auth::jwt::SessionClaims;
+use crate::auth::session::{self, AuthUser, Session, Stage};
+use crate::config::Config;
+use crate::domain::actor::{Actor, Principal, Role};
+
+/// What a route requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Anyone (sign-in, password reset, health). State-changing requests still need our origin.
+    Public,
+    /// The edge: HMAC-signed requests, checked by the handler.
+    Signed,
+    /// A session that passed the password but still owes its second factor.
+    MfaPending,
+    /// A signed-in user who must still enrol a second factor (enrolment routes only).
+    Enrolment,
+    /// Any signed-in user.
+    User,
+    /// A signed-in ADMIN.
+    Admin,
+}
+
+/// The caller of a route that needs a session.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: AuthUser,
+    /// The actor for domain calls and the audit trail.
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for SessionContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<SessionContext>().cloned().ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// Session cookie name: `__Host-` in production (Secure, Path=/, no Domain — cannot be planted by a subdomain).
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.is_production() { "__Host-sm_session" } else { "sm_session" }
+}
+
+/// `Set-Cookie` for a session token.
+pub fn session_cookie(config: &Config, token: &str) -> HeaderValue {
+    let max_age = session::ABSOLUTE_HOURS * 3600;
+    let value =
+        format!("{}={token}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age}", cookie_name(config));
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub fn clear_cookie(config: &Config) -> HeaderValue {
+    let value = format!("{}=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0", cookie_name(config));
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The session token from the `Cookie` header(s).
+pub fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Largest form body buffered to read a CSRF field.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// The middleware. `access` is the route's declaration.
+pub async fn enforce(State(state): State<AppState>, access: Access, req: Request, next: Next) -> Response {
+    match authorise(&state, access, req).await {
+        Ok((req, refreshed)) => {
+            let mut response = next.run(req).await;
+            if let Some(cookie) = refreshed {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authorise(
+    state: &AppState,
+    access: Access,
+    req: Request,
+) -> Result<(Request, Option<HeaderValue>), ApiError> {
+    let changing = is_state_changing(req.method());
+    match access {
+        Access::Signed => return Ok((req, None)),
+        Access::Public => {
+            if changing {
+                check_origin(state, &req)?;
+            }
+            return Ok((req, None));
+        }
+        Access::MfaPending | Access::Enrolment | Access::User | Access::Admin => {}
+    }
+    let (mut parts, body) = req.into_parts();
+    let now = state.clock.now();
+    let token = read_cookie(&parts.headers, cookie_name(&state.config)).ok_or(ApiError::Unauthorized)?;
+    let (claims, issued_at) = state.jwt.verify(token, now).map_err(|e| {
+        tracing::info!(event = "session_token_rejected", reason = %e, "session token refused");
+        ApiError::Unauthorized
+    })?;
+    let SessionClaims { sid, sub } = claims;
+    let mut conn = state.domain.db.acquire().await?;
+    let (session, user) =
+        session::load_live(&mut conn, sid, sub, now).await?.ok_or(ApiError::Unauthorized)?;
+    drop(conn);
+
+    let role = user.role();
+    let stage_ok = match access {
+        Access::MfaPending => session.stage == Stage::MfaPending,
+        _ => session.stage == Stage::Full,
+    };
+    if !stage_ok {
+        return Err(ApiError::Unauthorized);
+    }
+    if access == Access::Admin && role != Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+
+    let client = Client::from_request_parts(&mut parts, state).await.unwrap_or_else(|e| match e {});
+    let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+    let actor = Actor {
+        principal: Principal::User { id: user.id, role, org_id: user.org_id, email: user.email.clone() },
+        request_id,
+        ip_hash: Some(client.ip_hash),
+        user_agent: Some(client.user_agent),
+    };
+    let mut body = body;
+    if changing {
+        csrf::check_origin(&state.config.public_url, &parts.headers).map_err(|e| csrf_refused(&parts, e))?;
+        let header_token =
+            parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let presented = match header_token {
+            Some(t) => Some(t),
+            None if is_form(&parts.headers) => {
+                let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
+                    ApiError::TooLarge { code: "body_too_large", message: "form too large".into() }
+                })?;
+                let field = form_field(&bytes, "csrf_token");
+                body = Body::from(bytes);
+                field
+            }
+            None => None,
+        };
+        csrf::check_token(&session.csrf_token, presented.as_deref()).map_err(|e| csrf_refused(&parts, e))?;
+    }
+    // Keep an active user's token fresh; an idle one expires with its JWT.
+    let refreshed = (now - issued_at > Duration::minutes(5)).then(|| {
+        super::session_auth::session_cookie(&state.config, &state.jwt.issue(SessionClaims { sid, sub }, now))
+    });
+    parts.extensions.insert(SessionContext { session, user, actor });
+    Ok((Request::from_parts(parts, body), refreshed))
+}
+
+fn check_origin(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    csrf::check_origin(&state.config.public_url, req.headers()).map_err(|e| {
+        tracing::warn!(event = "csrf_rejected", reason = %e, path = req.uri().path(), "cross-site request refused");
+        ApiError::Forbidden
+    })
+}
+
+fn csrf_refused(parts: &Parts, e: csrf::CsrfError) -> ApiError {
+    tracing::warn!(event = "csrf_rejected", reason = %e, path = parts.uri.path(), "state-changing request refused");
+    ApiError::Forbidden
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+}
+
+fn form_field(body: &Bytes, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}

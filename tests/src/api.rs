@@ -1,0 +1,124 @@
+//! A browser-like client for the management API: keeps the session cookie
+//! and CSRF token, and sends our own `Origin` on every request.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::http;
+
+/// One user agent talking to the origin.
+#[derive(Clone)]
+pub struct ApiClient {
+    /// Origin base URL.
+    pub base: String,
+    /// `name=value` of the session cookie, once signed in.
+    pub cookie: Option<String>,
+    /// The session's CSRF token.
+    pub csrf: Option<String>,
+    client: reqwest::Client,
+}
+
+/// A response, read.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Body as JSON (`Null` if not JSON).
+    pub json: Value,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl ApiClient {
+    /// A client without a session.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            cookie: None,
+            csrf: None,
+            client: http::client(),
+        }
+    }
+
+    /// Sends a request; JSON body when `body` is not `Null`.
+    pub async fn send(&self, method: Method, path: &str, body: Value) -> Answer {
+        let mut req =
+            self.client.request(method, format!("{}{path}", self.base)).header("origin", &self.base);
+        if let Some(cookie) = &self.cookie {
+            req = req.header("cookie", cookie);
+        }
+        if let Some(csrf) = &self.csrf {
+            req = req.header("x-csrf-token", csrf);
+        }
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        Self::read(resp).await
+    }
+
+    /// Reads a response.
+    pub async fn read(resp: reqwest::Response) -> Answer {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Answer { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), headers }
+    }
+
+    /// `GET`.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, Value::Null).await
+    }
+
+    /// `POST` with JSON.
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, body).await
+    }
+
+    /// `PATCH` with JSON.
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::PATCH, path, body).await
+    }
+
+    /// `DELETE`.
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(Method::DELETE, path, Value::Null).await
+    }
+
+    /// Signs in; keeps the cookie and CSRF token on success.
+    pub async fn login(&mut self, email: &str, password: &str) -> Answer {
+        let answer = self.post("/api/v1/auth/login", json!({ "email": email, "password": password })).await;
+        if answer.status == StatusCode::OK {
+            self.adopt(&answer);
+        }
+        answer
+    }
+
+    /// Takes the session cookie and CSRF token from an answer that set them.
+    pub fn adopt(&mut self, answer: &Answer) {
+        if let Some(cookie) = set_cookie(&answer.headers) {
+            self.cookie = Some(cookie);
+        }
+        if let Some(csrf) = answer.json["csrf_token"].as_str() {
+            self.csrf = Some(csrf.to_string());
+        }
+    }
+}
+
+/// The `name=value` part of the session `Set-Cookie`, if any.
+pub fn set_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("sm_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
