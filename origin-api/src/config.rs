@@ -66,6 +66,8 @@ pub struct Config {
     pub kv_push_max_backoff: Duration,
     /// `JWT_KEYS`: session-token HMAC keys (`kid` = id), first signs; two during a rotation.
     pub jwt_keys: Keyring,
+    /// `MFA_KEYS`: AES-256-GCM keys for TOTP secrets at rest (exactly 32 bytes each), first encrypts.
+    pub mfa_keys: Keyring,
     /// `PUBLIC_URL`: the dashboard's origin (CSRF origin check, links in emails).
     pub public_url: Url,
     /// `SMTP_URL`: outgoing mail (`smtps://…`, or `smtp://…?tls=required`); unset in
@@ -137,6 +139,13 @@ impl Config {
             });
         }
         let jwt_keys = keyring("JWT_KEYS", get("JWT_KEYS"), production, &mut generated)?;
+        let mfa_keys = keyring("MFA_KEYS", get("MFA_KEYS"), production, &mut generated)?;
+        if let Some(key) = mfa_keys.keys().iter().find(|k| k.secret().len() != 32) {
+            return Err(ConfigError::Invalid {
+                var: "MFA_KEYS",
+                reason: format!("key {:?} must be exactly 32 bytes (64 hex digits)", key.id()),
+            });
+        }
         let public_url = Url::parse(&get("PUBLIC_URL").unwrap_or_else(|| format!("http://{bind_addr}")))
             .map_err(|e| ConfigError::Invalid { var: "PUBLIC_URL", reason: e.to_string() })?;
         if production && public_url.scheme() != "https" {
@@ -182,6 +191,7 @@ impl Config {
             edge_url,
             kv_push_max_backoff: Duration::from_secs(backoff.max(1)),
             jwt_keys,
+            mfa_keys,
             public_url,
             smtp_url: smtp_url.map(SecretString::from),
             mail_from: get("MAIL_FROM")
@@ -273,7 +283,7 @@ mod tests {
     fn development_generates_missing_secrets_and_reports_them() {
         let c = config(&[]).unwrap();
         assert_eq!(c.env, AppEnv::Development);
-        assert_eq!(c.generated, vec!["SIGNING_KEYS", "AUDIT_KEYS", "JWT_KEYS"]);
+        assert_eq!(c.generated, vec!["SIGNING_KEYS", "AUDIT_KEYS", "JWT_KEYS", "MFA_KEYS"]);
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
     }
 
@@ -310,6 +320,8 @@ mod tests {
         vars.push(("SIGNING_KEYS", &signing));
         vars.push(("AUDIT_KEYS", &audit));
         vars.push(("JWT_KEYS", &jwt));
+        let mfa = strong("m1");
+        vars.push(("MFA_KEYS", &mfa));
         vars.push(("PUBLIC_URL", "https://dashboard.example"));
         vars.push(("SMTP_URL", "smtps://mail.example:465"));
         let c = config(&vars).unwrap();
@@ -318,14 +330,31 @@ mod tests {
     }
 
     #[test]
-    fn production_mail_and_dashboard_must_use_tls() {
+    fn production_refuses_to_start_without_the_mfa_key() {
         let (s, a, j) = (strong("s"), strong("a"), strong("j"));
+        let vars = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("SIGNING_KEYS", s.as_str()),
+            ("AUDIT_KEYS", a.as_str()),
+            ("JWT_KEYS", j.as_str()),
+        ];
+        assert!(matches!(config(&vars).unwrap_err(), ConfigError::Missing("MFA_KEYS")));
+        let long = format!("m:{}", "5a".repeat(40));
+        let dev = config(&[("MFA_KEYS", long.as_str())]).unwrap_err();
+        assert!(dev.to_string().contains("exactly 32 bytes"), "{dev}");
+    }
+
+    #[test]
+    fn production_mail_and_dashboard_must_use_tls() {
+        let (s, a, j, m) = (strong("s"), strong("a"), strong("j"), strong("m"));
         let base = [
             ("APP_ENV", "production"),
             ("DATABASE_URL", "postgres://x/y"),
             ("SIGNING_KEYS", s.as_str()),
             ("AUDIT_KEYS", a.as_str()),
             ("JWT_KEYS", j.as_str()),
+            ("MFA_KEYS", m.as_str()),
         ];
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut v = base.to_vec();

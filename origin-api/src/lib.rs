@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingest;
 pub mod kv_sync;
 pub mod mail;
+pub mod mfa;
 pub mod partitions;
 pub mod ratelimit;
 pub mod telemetry;

@@ -122,3 +122,35 @@ pub fn set_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
         .and_then(|v| v.split(';').next())
         .map(str::to_string)
 }
+
+impl ApiClient {
+    /// Enrols TOTP for the signed-in user, confirming with the code for Unix time `t`;
+    /// returns the secret and the recovery codes.
+    pub async fn enrol_mfa(&mut self, t: i64) -> (Vec<u8>, Vec<String>) {
+        let enrol = self.post("/api/v1/me/mfa/enrol", Value::Null).await;
+        assert_eq!(enrol.status, StatusCode::OK, "enrol: {:?}", enrol.json);
+        let secret = crate::totp::base32_decode(enrol.json["secret_base32"].as_str().expect("secret"));
+        let confirm = self.post("/api/v1/me/mfa/confirm", json!({ "code": crate::totp::code_at(&secret, t) })).await;
+        assert_eq!(confirm.status, StatusCode::OK, "confirm: {:?}", confirm.json);
+        let codes = confirm.json["recovery_codes"].as_array().expect("codes").iter().map(|c| c.as_str().unwrap_or_default().to_string()).collect();
+        (secret, codes)
+    }
+
+    /// Signs in with password, then the TOTP code for Unix time `t`.
+    pub async fn login_mfa(&mut self, email: &str, password: &str, secret: &[u8], t: i64) -> Answer {
+        let first = self.login(email, password).await;
+        if first.status != StatusCode::OK || first.json["stage"] != "mfa_pending" {
+            return first;
+        }
+        let second = self.post("/api/v1/auth/mfa", json!({ "code": crate::totp::code_at(secret, t) })).await;
+        if second.status == StatusCode::OK {
+            self.adopt(&second);
+        }
+        second
+    }
+
+    /// Proves the second factor again (step-up) with the code for Unix time `t`.
+    pub async fn step_up(&self, secret: &[u8], t: i64) -> Answer {
+        self.post("/api/v1/auth/step-up", json!({ "code": crate::totp::code_at(secret, t) })).await
+    }
+}

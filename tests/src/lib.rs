@@ -15,6 +15,7 @@ pub mod receiver;
 pub mod records;
 pub mod smtp;
 pub mod taps;
+pub mod totp;
 pub mod world;
 
 use std::path::PathBuf;

@@ -27,6 +27,8 @@ pub struct OriginOptions {
     pub max_backoff_seconds: u64,
     /// `JWT_KEYS`.
     pub jwt_keys: String,
+    /// `MFA_KEYS`.
+    pub mfa_keys: String,
     /// `SMTP_URL` (none: mail goes to files in a temporary directory).
     pub smtp_url: Option<String>,
     /// `TRUSTED_PROXIES` and `CLIENT_IP_HEADER`.
@@ -41,6 +43,7 @@ impl Default for OriginOptions {
             edge_url: None,
             max_backoff_seconds: 1,
             jwt_keys: keys::random_key_spec("jwt1"),
+            mfa_keys: keys::random_key_spec("mfa1"),
             smtp_url: None,
             trusted_proxy: None,
         }
@@ -58,6 +61,7 @@ impl OriginOptions {
             ("AUDIT_KEYS", self.audit_keys.clone()),
             ("KV_PUSH_MAX_BACKOFF_SECONDS", self.max_backoff_seconds.to_string()),
             ("JWT_KEYS", self.jwt_keys.clone()),
+            ("MFA_KEYS", self.mfa_keys.clone()),
             ("MAIL_DIR", std::env::temp_dir().join(format!("sm-mail-{}", db.name)).display().to_string()),
         ]);
         if let Some(smtp) = &self.smtp_url {

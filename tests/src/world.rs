@@ -130,3 +130,19 @@ pub async fn build(domain: &Domain) -> World {
         deactivated,
     }
 }
+
+/// The world's ADMIN, signed in with a freshly enrolled second factor (ADMINs
+/// can do nothing else without one). Returns the client and the TOTP secret;
+/// the secret's codes for `now` and `now + 30 s` have been used.
+pub async fn admin_client(origin: &crate::origin::Origin, w: &World) -> (crate::api::ApiClient, Vec<u8>) {
+    let now = crate::unix_now();
+    let mut admin = crate::api::ApiClient::new(&origin.url);
+    let first = admin.login(&w.admin.1, PASSWORD).await;
+    assert_eq!(first.status, 200, "admin sign-in: {:?}", first.json);
+    let (secret, _) = admin.enrol_mfa(now).await;
+    // A fresh full session with a second-factor proof (the next step: the enrolment step is spent).
+    let mut admin = crate::api::ApiClient::new(&origin.url);
+    let answer = admin.login_mfa(&w.admin.1, PASSWORD, &secret, now + 30).await;
+    assert_eq!(answer.status, 200, "admin MFA sign-in: {:?}", answer.json);
+    (admin, secret)
+}

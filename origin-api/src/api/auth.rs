@@ -38,9 +38,8 @@ pub async fn login_handler(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let request_id = request_id.map(|r| r.0.0);
-    let logged_in = login::login(&state, &body.email, body.password, &client, request_id, |_| Stage::Full)
-        .await
-        .map_err(|e| match e {
+    let logged_in =
+        login::login(&state, &body.email, body.password, &client, request_id).await.map_err(|e| match e {
             LoginError::InvalidCredentials => ApiError::InvalidCredentials,
             LoginError::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
             LoginError::Internal(e) => e.into(),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bands;
 pub mod events;
 pub mod json;
+pub mod mfa;
 pub mod orgs;
 pub mod sessions;
 pub mod users;

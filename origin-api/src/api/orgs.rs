@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use super::json::ApiJson;
-use crate::domain::orgs::{NewOrg, Organization};
+use crate::domain::orgs::{NewOrg, OrgPatch, Organization};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::session_auth::SessionContext;
@@ -35,4 +35,14 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Organization>, ApiError> {
     Ok(Json(state.domain.get_org(&ctx.actor, id).await?))
+}
+
+/// `PATCH /api/v1/orgs/{id}`: name (ADMIN) or the MFA requirement (ADMIN, or the organisation's own members).
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<OrgPatch>,
+) -> Result<Json<Organization>, ApiError> {
+    Ok(Json(state.domain.update_org(&ctx.actor, id, body).await?))
 }

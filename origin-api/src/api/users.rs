@@ -64,22 +64,26 @@ pub async fn get(
     Ok(Json(state.domain.get_user(&ctx.actor, id).await?))
 }
 
-/// `PATCH /api/v1/users/{id}`: role, organisation or name.
+/// `PATCH /api/v1/users/{id}`: role, organisation or name (a role or organisation change needs step-up).
 pub async fn update(
     State(state): State<AppState>,
     ctx: SessionContext,
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<User>, ApiError> {
+    if body.role.is_some() || body.org_id.is_some() {
+        super::mfa::require_step_up(&state, &ctx)?;
+    }
     Ok(Json(state.domain.update_user(&ctx.actor, id, body).await?))
 }
 
-/// `POST /api/v1/users/{id}/deactivate`.
+/// `POST /api/v1/users/{id}/deactivate` (needs step-up).
 pub async fn deactivate(
     State(state): State<AppState>,
     ctx: SessionContext,
     Path(id): Path<Uuid>,
 ) -> Result<Json<User>, ApiError> {
+    super::mfa::require_step_up(&state, &ctx)?;
     Ok(Json(state.domain.set_user_active(&ctx.actor, id, false).await?))
 }
 

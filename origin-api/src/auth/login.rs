@@ -92,15 +92,14 @@ fn attempt_actor(client: &Client, request_id: Option<String>, user: Option<&Cand
     }
 }
 
-/// Checks email and password; on success starts a session at `stage`
-/// (decided by `stage_for`, which sees the user: MFA decides there).
+/// Checks email and password; on success starts a session — full, or
+/// pending a second factor when the user has one.
 pub async fn login(
     state: &AppState,
     email: &str,
     password: SecretString,
     client: &Client,
     request_id: Option<String>,
-    stage_for: impl FnOnce(&AuthUser) -> Stage,
 ) -> Result<LoggedIn, LoginError> {
     let now = state.clock.now();
     if let Decision::Deny { retry_after } =
@@ -198,9 +197,17 @@ pub async fn login(
             .audit(&mut tx, &actor, Entry::new("auth.password_rehashed", "user", user.id, user.org_id))
             .await?;
     }
-    let auth_user =
-        AuthUser { id: user.id, email: user.email, name: user.name, role: user.role, org_id: user.org_id };
-    let stage = stage_for(&auth_user);
+    let enrolled = crate::mfa::service::is_enrolled(&mut tx, user.id).await?;
+    let stage = if enrolled { Stage::MfaPending } else { Stage::Full };
+    let auth_user = AuthUser {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        org_id: user.org_id,
+        mfa_enrolled: enrolled,
+        mfa_required: false,
+    };
     let session =
         session::create(&mut tx, user.id, stage, now, Some(&client.ip_hash), Some(&client.user_agent))
             .await?;

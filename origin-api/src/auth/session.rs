@@ -15,6 +15,8 @@ use crate::domain::actor::Role;
 pub const IDLE_MINUTES: i64 = 30;
 /// Absolute lifetime.
 pub const ABSOLUTE_HOURS: i64 = 12;
+/// How long a password-accepted, second-factor-pending session lives.
+pub const MFA_PENDING_MINUTES: i64 = 5;
 /// `last_seen_at` is written at most this often (one write per minute per session, not per request).
 const TOUCH_SECONDS: i64 = 60;
 
@@ -68,9 +70,20 @@ pub struct AuthUser {
     pub role: String,
     /// Organisation.
     pub org_id: Option<Uuid>,
+    /// Has a confirmed second factor.
+    #[sqlx(default)]
+    pub mfa_enrolled: bool,
+    /// Must have one (ADMIN, organisation policy, or reset by an ADMIN).
+    #[sqlx(default)]
+    pub mfa_required: bool,
 }
 
 impl AuthUser {
+    /// Signed in but barred from everything except enrolment until a second factor is set up.
+    pub fn must_enrol(&self) -> bool {
+        self.mfa_required && !self.mfa_enrolled
+    }
+
     /// The role; an unknown stored value (impossible under the CHECK constraint) grants the least.
     pub fn role(&self) -> Role {
         Role::parse(&self.role).unwrap_or(Role::Customer)
@@ -86,7 +99,8 @@ pub fn random_token() -> String {
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
-/// Starts a session (always a new id: no fixation).
+/// Starts a session (always a new id: no fixation). A full session that
+/// follows a second-factor proof should then be marked with [`mark_mfa`].
 pub async fn create(
     conn: &mut PgConnection,
     user_id: Uuid,
@@ -105,7 +119,10 @@ pub async fn create(
     .bind(random_token())
     .bind(stage)
     .bind(now)
-    .bind(now + Duration::hours(ABSOLUTE_HOURS))
+    .bind(match stage {
+        Stage::Full => now + Duration::hours(ABSOLUTE_HOURS),
+        Stage::MfaPending => now + Duration::minutes(MFA_PENDING_MINUTES),
+    })
     .bind(ip_hash)
     .bind(user_agent)
     .fetch_one(conn)
@@ -129,10 +146,14 @@ pub async fn load_live(
         user_name: String,
         user_role: String,
         user_org_id: Option<Uuid>,
+        mfa_enrolled: bool,
+        mfa_required: bool,
     }
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS}, u.email AS user_email, u.name AS user_name, u.role AS user_role, u.org_id AS user_org_id
-         FROM sessions s JOIN users u ON u.id = s.user_id
+        "SELECT {COLUMNS}, u.email AS user_email, u.name AS user_name, u.role AS user_role, u.org_id AS user_org_id,
+                EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa_enrolled,
+                (u.role = 'ADMIN' OR u.mfa_enrolment_required OR coalesce(o.mfa_required, false)) AS mfa_required
+         FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN organizations o ON o.id = u.org_id
          WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL
            AND s.expires_at > $3 AND s.last_seen_at > $3 - make_interval(mins => $4)
            AND u.deactivated_at IS NULL AND u.deleted_at IS NULL"
@@ -150,6 +171,8 @@ pub async fn load_live(
         name: row.user_name,
         role: row.user_role,
         org_id: row.user_org_id,
+        mfa_enrolled: row.mfa_enrolled,
+        mfa_required: row.mfa_required,
     };
     let session = row.session;
     if now - session.last_seen_at > Duration::seconds(TOUCH_SECONDS) {
@@ -161,6 +184,20 @@ pub async fn load_live(
     }
     Ok(Some((session, user)))
 }
+
+/// Records a second-factor proof in this session (sign-in or step-up).
+pub async fn mark_mfa(conn: &mut PgConnection, sid: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET mfa_at = $2 WHERE id = $1").bind(sid).bind(now).execute(conn).await?;
+    Ok(())
+}
+
+/// Whether the session proved a second factor within the last 10 minutes (step-up).
+pub fn has_recent_mfa(session: &Session, now: DateTime<Utc>) -> bool {
+    session.mfa_at.is_some_and(|at| now - at <= Duration::minutes(STEP_UP_MINUTES))
+}
+
+/// How recent a second-factor proof must be for sensitive actions.
+pub const STEP_UP_MINUTES: i64 = 10;
 
 /// Ends one session.
 pub async fn revoke(

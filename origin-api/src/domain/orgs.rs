@@ -32,6 +32,15 @@ pub struct NewOrg {
     pub slug: Option<String>,
 }
 
+/// Changes to an organisation.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct OrgPatch {
+    /// New name (platform operators only).
+    pub name: Option<String>,
+    /// Require MFA for every member.
+    pub mfa_required: Option<bool>,
+}
+
 macro_rules! org_columns {
     () => {
         "id, name, slug, mfa_required, created_at"
@@ -86,6 +95,55 @@ impl Domain {
             .await?;
         tx.commit().await?;
         Ok(org)
+    }
+
+    /// Renames an organisation (platform operators) or sets its MFA requirement
+    /// (platform operators, or the organisation's own members).
+    pub async fn update_org(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: OrgPatch,
+    ) -> Result<Organization, DomainError> {
+        if !actor.org_scope().allows(id) {
+            return Err(DomainError::NotFound);
+        }
+        if patch.name.is_some() && !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        let mut tx = self.begin().await?;
+        let before: Organization = sqlx::query_as(concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM organizations WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, 200))
+            .transpose()?
+            .unwrap_or_else(|| before.name.clone());
+        let after: Organization = sqlx::query_as(concat!(
+            "UPDATE organizations SET name = $2, mfa_required = $3 WHERE id = $1 RETURNING ",
+            org_columns!()
+        ))
+        .bind(id)
+        .bind(&name)
+        .bind(patch.mfa_required.unwrap_or(before.mfa_required))
+        .fetch_one(&mut *tx)
+        .await?;
+        self.audit(
+            &mut tx,
+            actor,
+            Entry::new("org.updated", "org", id, Some(id)).before(&before).after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// One organisation, if visible to the actor.

@@ -17,6 +17,15 @@ pub enum ApiError {
     /// Authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// Not allowed, with a reason the user should see.
+    #[error("{0}")]
+    ForbiddenBecause(&'static str),
+    /// Signed in, but a second factor must be set up before anything else.
+    #[error("set up two-factor authentication to continue")]
+    MfaEnrolmentRequired,
+    /// The action needs a second-factor proof from the last 10 minutes.
+    #[error("confirm with your authentication code to continue")]
+    StepUpRequired,
     /// Sign-in refused (never says why).
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -79,6 +88,11 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", self.to_string()),
+            ApiError::ForbiddenBecause(reason) => (StatusCode::FORBIDDEN, "forbidden", (*reason).to_string()),
+            ApiError::MfaEnrolmentRequired => {
+                (StatusCode::FORBIDDEN, "mfa_enrolment_required", self.to_string())
+            }
+            ApiError::StepUpRequired => (StatusCode::FORBIDDEN, "step_up_required", self.to_string()),
             ApiError::InvalidCredentials => {
                 (StatusCode::UNAUTHORIZED, "invalid_credentials", self.to_string())
             }

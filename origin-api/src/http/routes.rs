@@ -81,9 +81,16 @@ routes! {
     Post   "/api/v1/auth/login"                         => Public  api::auth::login_handler,
     Post   "/api/v1/auth/password-reset"                => Public  api::auth::reset_request,
     Post   "/api/v1/auth/password-reset/complete"       => Public  api::auth::reset_complete,
-    Post   "/api/v1/auth/logout"                        => User    api::auth::logout,
-    Get    "/api/v1/me"                                 => User    api::auth::me,
+    Post   "/api/v1/auth/mfa"                           => MfaPending api::mfa::challenge,
+    Post   "/api/v1/auth/step-up"                       => User    api::mfa::step_up,
+    Post   "/api/v1/auth/logout"                        => Enrolment api::auth::logout,
+    Get    "/api/v1/me"                                 => Enrolment api::auth::me,
     Post   "/api/v1/me/password"                        => User    api::auth::change_password,
+    Get    "/api/v1/me/mfa"                             => Enrolment api::mfa::status,
+    Post   "/api/v1/me/mfa/enrol"                       => Enrolment api::mfa::enrol,
+    Post   "/api/v1/me/mfa/confirm"                     => Enrolment api::mfa::confirm,
+    Post   "/api/v1/me/mfa/recovery-codes"              => User    api::mfa::regenerate,
+    Post   "/api/v1/me/mfa/disable"                     => User    api::mfa::disable,
 
     Get    "/api/v1/sessions"                           => User    api::sessions::list,
     Delete "/api/v1/sessions/{id}"                      => User    api::sessions::revoke,
@@ -92,6 +99,7 @@ routes! {
     Get    "/api/v1/orgs"                               => User    api::orgs::list,
     Post   "/api/v1/orgs"                               => Admin   api::orgs::create,
     Get    "/api/v1/orgs/{id}"                          => User    api::orgs::get,
+    Patch  "/api/v1/orgs/{id}"                          => User    api::orgs::update,
 
     Get    "/api/v1/events"                             => User    api::events::list,
     Post   "/api/v1/events"                             => User    api::events::create,
@@ -111,6 +119,7 @@ routes! {
     Patch  "/api/v1/users/{id}"                         => Admin   api::users::update,
     Post   "/api/v1/users/{id}/deactivate"              => Admin   api::users::deactivate,
     Post   "/api/v1/users/{id}/reactivate"              => Admin   api::users::reactivate,
+    Post   "/api/v1/users/{id}/mfa/reset"               => Admin   api::mfa::admin_reset,
 
     Get    "/api/v1/audit"                              => User    api::audit::list,
 }

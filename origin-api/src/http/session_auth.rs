@@ -149,6 +149,11 @@ async fn authorise(
     if !stage_ok {
         return Err(ApiError::Unauthorized);
     }
+    // An ADMIN (or anyone whose organisation requires it) without a second
+    // factor may only enrol, see themselves and sign out.
+    if matches!(access, Access::User | Access::Admin) && user.must_enrol() {
+        return Err(ApiError::MfaEnrolmentRequired);
+    }
     if access == Access::Admin && role != Role::Admin {
         return Err(ApiError::Forbidden);
     }
