@@ -145,6 +145,30 @@ pub async fn change_password(
         .fetch_one(&state.domain.db)
         .await?;
     if password::verify(body.current_password, Some(stored)).await == Verified::No {
+        // Guessing the current password from a stolen session counts like failed sign-ins.
+        let now = state.clock.now();
+        let mut tx = state.domain.begin().await?;
+        let (failures, _): (i32, Option<chrono::DateTime<chrono::Utc>>) =
+            sqlx::query_as("SELECT failed_logins, locked_until FROM users WHERE id = $1 FOR UPDATE")
+                .bind(ctx.user.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        login::count_failure(&state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, failures, now)
+            .await
+            .map_err(|e| match e {
+                LoginError::Internal(e) => ApiError::from(e),
+                _ => ApiError::Unauthorized,
+            })?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT coalesce(locked_until > $2, false) FROM users WHERE id = $1")
+                .bind(ctx.user.id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+        if locked {
+            session::revoke_all(&mut tx, ctx.user.id, None, now, "account locked").await?;
+        }
+        tx.commit().await?;
         return Err(ApiError::unprocessable("wrong_password", "the current password is wrong"));
     }
     let mut tx = state.domain.begin().await?;

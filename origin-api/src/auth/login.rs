@@ -28,7 +28,8 @@ use crate::ratelimit::{Decision, Quota};
 pub const MAX_FAILURES: i32 = 5;
 /// Lock duration.
 pub const LOCK_MINUTES: i64 = 15;
-/// Sign-in attempts per client IP (any accounts): 20 per 5 minutes.
+/// Sign-in attempts per client IP (any accounts): a burst of 20, refilling
+/// one every 15 seconds (GCRA: 20 per 5 minutes, sustained).
 pub const IP_QUOTA: Quota = Quota::new(20, Duration::from_secs(300));
 
 /// Why sign-in failed (deliberately coarse towards the client).
