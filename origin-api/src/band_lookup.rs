@@ -1,7 +1,8 @@
 //! `GET /internal/v1/bands/<id>`: the edge's KV-miss read-through (signed).
 
+use crate::http::extract::PathParam;
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use shared::{BandId, BandLookup};
 
 use crate::domain::{bands, events};
@@ -13,7 +14,7 @@ use crate::kv_sync::records;
 /// The handler: the band's and its event's KV records, or 404.
 pub async fn lookup(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     req: Request,
 ) -> Result<Json<BandLookup>, ApiError> {
     let (parts, body) = req.into_parts();

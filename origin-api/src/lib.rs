@@ -1,6 +1,7 @@
 //! SparkMotion origin: signed tap ingest, management of events and bands,
 //! KV sync to the edge, audit trail, admin CLI.
 
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -10,6 +11,7 @@ pub mod band_lookup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod domain;

@@ -27,12 +27,19 @@ pub struct Answer {
     pub json: Value,
     /// Headers.
     pub headers: reqwest::header::HeaderMap,
+    /// Body as text.
+    pub text: String,
 }
 
 impl Answer {
     /// `error.code` of an error body.
     pub fn code(&self) -> &str {
         self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get("location").and_then(|v| v.to_str().ok())
     }
 }
 
@@ -64,12 +71,64 @@ impl ApiClient {
         Self::read(resp).await
     }
 
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req =
+            self.client.request(method, format!("{}{path}", self.base)).header("origin", &self.base);
+        if let Some(cookie) = &self.cookie {
+            req = req.header("cookie", cookie);
+        }
+        req
+    }
+
+    /// Posts an HTML form as a browser does: urlencoded, the CSRF token as a field.
+    pub async fn send_form(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(csrf) = &self.csrf {
+            form.append_pair("csrf_token", csrf);
+        }
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        let req = self
+            .request(Method::POST, path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.finish());
+        Self::read(req.send().await.expect("request")).await
+    }
+
+    /// Posts a multipart form as a browser does: the CSRF token first, then `file`.
+    pub async fn send_upload(&self, path: &str, file_name: &str, file: &[u8]) -> Answer {
+        let boundary = format!("----sparkmotion{}", uuid::Uuid::new_v4().simple());
+        let mut body = Vec::with_capacity(file.len() + 512);
+        if let Some(csrf) = &self.csrf {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .request(Method::POST, path)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        Self::read(req.send().await.expect("request")).await
+    }
+
     /// Reads a response.
     pub async fn read(resp: reqwest::Response) -> Answer {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
-        Answer { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), headers }
+        Answer { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), headers, text }
     }
 
     /// `GET`.
@@ -130,9 +189,15 @@ impl ApiClient {
         let enrol = self.post("/api/v1/me/mfa/enrol", Value::Null).await;
         assert_eq!(enrol.status, StatusCode::OK, "enrol: {:?}", enrol.json);
         let secret = crate::totp::base32_decode(enrol.json["secret_base32"].as_str().expect("secret"));
-        let confirm = self.post("/api/v1/me/mfa/confirm", json!({ "code": crate::totp::code_at(&secret, t) })).await;
+        let confirm =
+            self.post("/api/v1/me/mfa/confirm", json!({ "code": crate::totp::code_at(&secret, t) })).await;
         assert_eq!(confirm.status, StatusCode::OK, "confirm: {:?}", confirm.json);
-        let codes = confirm.json["recovery_codes"].as_array().expect("codes").iter().map(|c| c.as_str().unwrap_or_default().to_string()).collect();
+        let codes = confirm.json["recovery_codes"]
+            .as_array()
+            .expect("codes")
+            .iter()
+            .map(|c| c.as_str().unwrap_or_default().to_string())
+            .collect();
         (secret, codes)
     }
 

@@ -87,7 +87,56 @@ const MATRIX: &[(&str, Kind)] = &[
     ("POST /api/v1/users/{id}/reactivate", Kind::Admin),
     ("POST /api/v1/users/{id}/mfa/reset", Kind::Admin),
     ("GET /api/v1/audit", Kind::Own),
+    // Dashboard pages.
+    ("GET /", Kind::Public),
+    ("GET /static/app.css", Kind::Public),
+    ("GET /static/app.js", Kind::Public),
+    ("GET /login", Kind::Public),
+    ("POST /login", Kind::Public),
+    ("GET /forgot-password", Kind::Public),
+    ("POST /forgot-password", Kind::Public),
+    ("GET /reset-password", Kind::Public),
+    ("POST /reset-password", Kind::Public),
+    ("GET /login/mfa", Kind::Pending),
+    ("POST /login/mfa", Kind::Pending),
+    ("GET /mfa/enrol", Kind::Enrol),
+    ("POST /mfa/enrol", Kind::Enrol),
+    ("POST /logout", Kind::Enrol),
+    ("GET /events", Kind::Own),
+    ("GET /events/new", Kind::Own),
+    ("POST /events", Kind::Tenant),
+    ("GET /events/{id}", Kind::Tenant),
+    ("POST /events/{id}", Kind::Tenant),
+    ("POST /events/{id}/windows", Kind::Tenant),
+    ("POST /events/{id}/windows/{window_id}/delete", Kind::Tenant),
+    ("GET /events/{id}/sync", Kind::Tenant),
+    ("GET /events/{id}/recent", Kind::Tenant),
+    ("GET /events/{id}/bands", Kind::Tenant),
+    ("POST /events/{id}/bands/import", Kind::Tenant),
+    ("POST /bands/{band_id}", Kind::Tenant),
+    ("GET /events/{id}/analytics", Kind::Tenant),
+    ("GET /events/{id}/analytics.csv", Kind::Tenant),
+    ("GET /account", Kind::Own),
+    ("POST /account/password", Kind::Own),
+    ("POST /account/step-up", Kind::Own),
+    ("POST /account/recovery-codes", Kind::Own),
+    ("POST /account/mfa/disable", Kind::Own),
+    ("POST /account/sessions/{id}/revoke", Kind::Own),
+    ("POST /account/sessions/revoke-others", Kind::Own),
+    ("GET /audit", Kind::Admin),
+    ("GET /users", Kind::Admin),
+    ("POST /users", Kind::Admin),
+    ("POST /users/{id}", Kind::Admin),
+    ("POST /users/{id}/deactivate", Kind::Admin),
+    ("POST /users/{id}/reactivate", Kind::Admin),
+    ("POST /users/{id}/mfa-reset", Kind::Admin),
 ];
+
+/// Dashboard pages answer refusals for people: a redirect to sign in (or to
+/// enrol), an HTML error page; the API answers JSON.
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path.starts_with("/internal/") || path == "/healthz")
+}
 
 /// Who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,7 +297,7 @@ impl Fixture {
                 .unwrap();
             path = path.replace("{window_id}", &window.id.to_string());
         }
-        if pattern.starts_with("/api/v1/sessions/{id}") {
+        if pattern.starts_with("/api/v1/sessions/{id}") || pattern.starts_with("/account/sessions/{id}") {
             let own = client.get("/api/v1/me").await.json["session"]["id"].as_str().map(str::to_string);
             path = path.replace("{id}", &own.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()));
         }
@@ -270,6 +319,61 @@ fn body_for(method: MethodSpec, pattern: &str, w: &World, now: chrono::DateTime<
             json!({ "url": "https://example.com/w", "starts_at": start, "ends_at": start + Duration::minutes(1) })
         }
         _ => json!({}),
+    }
+}
+
+/// Fields for a page's form, well-formed enough that authorization and
+/// tenancy (not form parsing) decide the answer.
+fn form_for(pattern: &str, w: &World, now: chrono::DateTime<chrono::Utc>) -> Vec<(&'static str, String)> {
+    let local = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    match pattern {
+        "/events" => {
+            vec![("org_id", w.org_a.to_string()), ("name", "Matrix page".into()), ("timezone", "UTC".into())]
+        }
+        "/events/{id}" => vec![
+            ("name", "Event A".into()),
+            ("timezone", "UTC".into()),
+            ("default_url", "https://example.com/a".into()),
+            ("fallback_url", "https://example.com/fallback".into()),
+            ("status", "active".into()),
+        ],
+        "/events/{id}/windows" => {
+            let start = now + Duration::days(1000 + rand::random::<u16>() as i64);
+            vec![
+                ("label", "Matrix".into()),
+                ("url", "https://example.com/w".into()),
+                ("starts_at", local(start)),
+                ("ends_at", local(start + Duration::minutes(5))),
+            ]
+        }
+        "/bands/{band_id}" => {
+            vec![("status", "active".into()), ("override_url", String::new()), ("label", String::new())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn check_page(answer: &Answer, expect: Expect, what: &str) {
+    let status = answer.status.as_u16();
+    let location = answer.location().unwrap_or("");
+    match expect {
+        Expect::Allowed => assert!(
+            !matches!(status, 401 | 403 | 404)
+                && !location.starts_with("/login?next=")
+                && location != "/mfa/enrol",
+            "{what}: expected to pass authorization, got {status} {location}"
+        ),
+        Expect::Unauthenticated => {
+            assert!(status == 303 && location.starts_with("/login?next="), "{what}: {status} {location}")
+        }
+        Expect::Forbidden("mfa_enrolment_required") => {
+            assert!(status == 303 && location == "/mfa/enrol", "{what}: {status} {location}")
+        }
+        Expect::Forbidden(_) => assert_eq!(status, 403, "{what}"),
+        Expect::NotFound => assert_eq!(status, 404, "{what}"),
+    }
+    if status >= 400 {
+        assert!(answer.text.contains("<html"), "{what}: a refusal on a page is a page: {}", answer.text);
     }
 }
 
@@ -348,10 +452,27 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
             let key = format!("{} {}", route.method.method(), route.path);
             let kind = entries[key.as_str()];
             let path = fixture.concrete(route.path, &client).await;
-            let answer = client
-                .send(route.method.method(), &path, body_for(route.method, route.path, &w, clock.now()))
-                .await;
-            check(&answer, expected(kind, caller), &format!("{caller:?} {} {path}", route.method.method()));
+            let what = format!("{caller:?} {} {path}", route.method.method());
+            if is_page(route.path) {
+                let answer = match route.method {
+                    MethodSpec::Get => client.get(&path).await,
+                    _ if route.path.ends_with("/bands/import") => {
+                        client.send_upload(&path, "bands.csv", b"band_id\nMATRIX0001\n").await
+                    }
+                    _ => {
+                        let fields = form_for(route.path, &w, clock.now());
+                        let fields: Vec<(&str, &str)> =
+                            fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        client.send_form(&path, &fields).await
+                    }
+                };
+                check_page(&answer, expected(kind, caller), &what);
+            } else {
+                let answer = client
+                    .send(route.method.method(), &path, body_for(route.method, route.path, &w, clock.now()))
+                    .await;
+                check(&answer, expected(kind, caller), &what);
+            }
             checked += 1;
             // Some routes end or change the session they ran in: start a fresh one for the next route.
             if matches!(
@@ -361,6 +482,8 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
                     | "/api/v1/sessions/{id}"
                     | "/api/v1/auth/mfa"
                     | "/api/v1/me/password"
+                    | "/logout"
+                    | "/account/sessions/{id}/revoke"
             ) {
                 client = fixture.client(caller).await;
             }

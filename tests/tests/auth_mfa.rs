@@ -32,7 +32,11 @@ fn now(clock: &ManualClock) -> i64 {
 }
 
 /// Signs in customer A (no MFA yet) and enrols at the clock's current step.
-async fn enrolled_customer(origin: &Origin, w: &World, clock: &ManualClock) -> (ApiClient, Vec<u8>, Vec<String>) {
+async fn enrolled_customer(
+    origin: &Origin,
+    w: &World,
+    clock: &ManualClock,
+) -> (ApiClient, Vec<u8>, Vec<String>) {
     let mut c = ApiClient::new(&origin.url);
     assert_eq!(c.login(&w.customer_a.1, PASSWORD).await.status, 200);
     let (secret, codes) = c.enrol_mfa(now(clock)).await;
@@ -48,12 +52,19 @@ async fn enrolment_needs_a_valid_code_and_stores_the_secret_encrypted() {
     assert_eq!(enrol.status, 200);
     let b32 = enrol.json["secret_base32"].as_str().unwrap().to_string();
     let uri = enrol.json["otpauth_uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/SparkMotion:") && uri.contains(&format!("secret={b32}")), "{uri}");
-    assert!(enrol.json["qr_svg"].as_str().unwrap().starts_with("<?xml") || enrol.json["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(
+        uri.starts_with("otpauth://totp/SparkMotion:") && uri.contains(&format!("secret={b32}")),
+        "{uri}"
+    );
+    assert!(
+        enrol.json["qr_svg"].as_str().unwrap().starts_with("<?xml")
+            || enrol.json["qr_svg"].as_str().unwrap().contains("<svg")
+    );
     let secret = system_tests::totp::base32_decode(&b32);
     assert_eq!(secret.len(), 20, "160-bit secret");
 
-    let wrong = c.post("/api/v1/me/mfa/confirm", json!({ "code": code_at(&secret, now(&clock) + 120) })).await;
+    let wrong =
+        c.post("/api/v1/me/mfa/confirm", json!({ "code": code_at(&secret, now(&clock) + 120) })).await;
     assert_eq!((wrong.status.as_u16(), wrong.code()), (422, "invalid_code"));
     assert_eq!(c.get("/api/v1/me/mfa").await.json["enrolled"], false);
     let ok = c.post("/api/v1/me/mfa/confirm", json!({ "code": code_at(&secret, now(&clock)) })).await;
@@ -62,13 +73,20 @@ async fn enrolment_needs_a_valid_code_and_stores_the_secret_encrypted() {
     assert_eq!(codes.len(), 10);
 
     // At rest: neither the raw secret nor its base32 form appears anywhere in the row.
-    let row: String = sqlx::query_scalar("SELECT row_to_json(t)::text FROM mfa_totp t").fetch_one(&db.pool).await.unwrap();
+    let row: String =
+        sqlx::query_scalar("SELECT row_to_json(t)::text FROM mfa_totp t").fetch_one(&db.pool).await.unwrap();
     assert!(!row.contains(&b32) && !row.contains(&hex::encode(&secret)), "{row}");
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret_encrypted FROM mfa_totp").fetch_one(&db.pool).await.unwrap();
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT secret_encrypted FROM mfa_totp").fetch_one(&db.pool).await.unwrap();
     assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
-    let code_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT code_hash FROM mfa_recovery_codes").fetch_all(&db.pool).await.unwrap();
+    let code_hashes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT code_hash FROM mfa_recovery_codes").fetch_all(&db.pool).await.unwrap();
     assert_eq!(code_hashes.len(), 10);
-    let dump: String = sqlx::query_scalar("SELECT string_agg(encode(code_hash, 'escape'), '') FROM mfa_recovery_codes").fetch_one(&db.pool).await.unwrap();
+    let dump: String =
+        sqlx::query_scalar("SELECT string_agg(encode(code_hash, 'escape'), '') FROM mfa_recovery_codes")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert!(!dump.contains(codes[0].as_str().unwrap()), "recovery codes are stored hashed");
 }
 
@@ -85,7 +103,10 @@ async fn sign_in_needs_the_second_factor_and_the_pending_state_grants_nothing() 
     for path in ["/api/v1/me", "/api/v1/events", "/api/v1/sessions", "/api/v1/audit"] {
         assert_eq!(c.get(path).await.status, 401, "pending session reached {path}");
     }
-    assert_eq!(c.post("/api/v1/auth/step-up", json!({ "code": code_at(&secret, now(&clock)) })).await.status, 401);
+    assert_eq!(
+        c.post("/api/v1/auth/step-up", json!({ "code": code_at(&secret, now(&clock)) })).await.status,
+        401
+    );
 
     let full = c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await;
     assert_eq!(full.status, 200, "{:?}", full.json);
@@ -129,7 +150,8 @@ async fn drift_of_one_step_is_accepted_two_are_not_and_no_code_works_twice() {
 #[tokio::test]
 async fn recovery_codes_work_once_are_audited_and_mailed() {
     let smtp = SmtpServer::start().await;
-    let (db, origin, w, clock) = setup(OriginOptions { smtp_url: Some(smtp.url.clone()), ..OriginOptions::default() }).await;
+    let (db, origin, w, clock) =
+        setup(OriginOptions { smtp_url: Some(smtp.url.clone()), ..OriginOptions::default() }).await;
     let (_, _, codes) = enrolled_customer(&origin, &w, &clock).await;
     let code = codes[3].to_lowercase().replace('-', " ");
     let mut c = ApiClient::new(&origin.url);
@@ -138,8 +160,16 @@ async fn recovery_codes_work_once_are_audited_and_mailed() {
     assert_eq!(ok.status, 200, "recovery codes tolerate case and spacing");
     let mut again = ApiClient::new(&origin.url);
     again.login(&w.customer_a.1, PASSWORD).await;
-    assert_eq!(again.post("/api/v1/auth/mfa", json!({ "recovery_code": codes[3] })).await.status, 422, "single use");
-    let used: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'mfa.recovery_code_used'").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(
+        again.post("/api/v1/auth/mfa", json!({ "recovery_code": codes[3] })).await.status,
+        422,
+        "single use"
+    );
+    let used: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'mfa.recovery_code_used'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(used, 1);
     let mail = smtp.wait_for(&w.customer_a.1, 1).await;
     assert!(mail.text().contains("recovery code was just used"), "{}", mail.text());
@@ -158,11 +188,18 @@ async fn wrong_codes_count_towards_the_lockout() {
     }
     // The fifth wrong code locks the account and ends the pending session.
     assert_eq!(c.post("/api/v1/auth/mfa", json!({ "code": "000001" })).await.status, 422);
-    assert_eq!(c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status, 401);
+    assert_eq!(
+        c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status,
+        401
+    );
     let mut later = ApiClient::new(&origin.url);
     assert_eq!(later.login(&w.customer_a.1, PASSWORD).await.code(), "invalid_credentials", "locked");
     clock.advance(Duration::minutes(16));
-    assert_eq!(later.login_mfa(&w.customer_a.1, PASSWORD, &secret, now(&clock)).await.status, 200, "unlocked after 15 minutes");
+    assert_eq!(
+        later.login_mfa(&w.customer_a.1, PASSWORD, &secret, now(&clock)).await.status,
+        200,
+        "unlocked after 15 minutes"
+    );
 }
 
 #[tokio::test]
@@ -173,7 +210,10 @@ async fn the_pending_state_lasts_five_minutes() {
     let mut c = ApiClient::new(&origin.url);
     c.login(&w.customer_a.1, PASSWORD).await;
     clock.advance(Duration::minutes(5) + Duration::seconds(1));
-    assert_eq!(c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status, 401);
+    assert_eq!(
+        c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status,
+        401
+    );
 }
 
 /// Every route an ADMIN could use, with concrete ids.
@@ -195,21 +235,47 @@ async fn an_admin_without_mfa_can_only_enrol() {
     use origin_api::http::session_auth::Access;
     let mut checked = 0;
     // Signing out ends the session the loop needs; it is checked last.
-    for route in table().into_iter().filter(|r| r.path != "/api/v1/auth/logout") {
+    for route in table().into_iter().filter(|r| !matches!(r.path, "/api/v1/auth/logout" | "/logout")) {
         let path = concrete(route.path, &w);
         let method = route.method.method();
-        let answer = admin.send(method.clone(), &path, if route.method == MethodSpec::Get { Value::Null } else { json!({}) }).await;
+        let answer = admin
+            .send(
+                method.clone(),
+                &path,
+                if route.method == MethodSpec::Get { Value::Null } else { json!({}) },
+            )
+            .await;
         match route.access {
-            Access::User | Access::Admin => {
-                assert_eq!((answer.status.as_u16(), answer.code()), (403, "mfa_enrolment_required"), "{method} {path}");
+            Access::User | Access::Admin if path.starts_with("/api/") => {
+                assert_eq!(
+                    (answer.status.as_u16(), answer.code()),
+                    (403, "mfa_enrolment_required"),
+                    "{method} {path}"
+                );
                 checked += 1;
             }
-            Access::Enrolment => assert_ne!(answer.code(), "mfa_enrolment_required", "{method} {path} must stay reachable"),
+            // A dashboard page sends the browser to the enrolment page instead.
+            Access::User | Access::Admin => {
+                assert_eq!(
+                    (answer.status.as_u16(), answer.location()),
+                    (303, Some("/mfa/enrol")),
+                    "{method} {path}"
+                );
+                checked += 1;
+            }
+            Access::Enrolment => {
+                assert_ne!(answer.code(), "mfa_enrolment_required", "{method} {path} must stay reachable");
+                assert_ne!(answer.location(), Some("/mfa/enrol"), "{method} {path} must stay reachable");
+            }
             Access::MfaPending | Access::Public | Access::Signed => {}
         }
     }
     assert!(checked > 20, "only {checked} routes checked");
-    assert_eq!(admin.post("/api/v1/auth/logout", Value::Null).await.status, 204, "signing out stays possible");
+    assert_eq!(
+        admin.post("/api/v1/auth/logout", Value::Null).await.status,
+        204,
+        "signing out stays possible"
+    );
     let mut admin = ApiClient::new(&origin.url);
     admin.login(&w.admin.1, PASSWORD).await;
     // Enrolment unlocks everything.
@@ -224,16 +290,28 @@ async fn an_organisation_can_require_mfa_of_its_members() {
     let (_db, origin, w, clock) = setup(OriginOptions::default()).await;
     let mut a = ApiClient::new(&origin.url);
     a.login(&w.customer_a.1, PASSWORD).await;
-    assert_eq!(a.patch(&format!("/api/v1/orgs/{}", w.org_a), json!({ "mfa_required": true })).await.status, 200);
+    assert_eq!(
+        a.patch(&format!("/api/v1/orgs/{}", w.org_a), json!({ "mfa_required": true })).await.status,
+        200
+    );
     assert_eq!(a.get("/api/v1/events").await.code(), "mfa_enrolment_required");
     let mut b = ApiClient::new(&origin.url);
     b.login(&w.customer_b.1, PASSWORD).await;
     assert_eq!(b.get("/api/v1/events").await.status, 200, "org B is not affected");
-    assert_eq!(b.patch(&format!("/api/v1/orgs/{}", w.org_a), json!({ "mfa_required": false })).await.status, 404, "nor can it touch org A");
+    assert_eq!(
+        b.patch(&format!("/api/v1/orgs/{}", w.org_a), json!({ "mfa_required": false })).await.status,
+        404,
+        "nor can it touch org A"
+    );
     let (secret, _) = a.enrol_mfa(now(&clock)).await;
     assert_eq!(a.get("/api/v1/events").await.status, 200);
     clock.advance(Duration::seconds(30));
-    let disable = a.post("/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": code_at(&secret, now(&clock)) })).await;
+    let disable = a
+        .post(
+            "/api/v1/me/mfa/disable",
+            json!({ "password": PASSWORD, "code": code_at(&secret, now(&clock)) }),
+        )
+        .await;
     assert_eq!((disable.status.as_u16(), disable.code()), (403, "forbidden"), "the organisation requires it");
 }
 
@@ -259,7 +337,11 @@ async fn sensitive_actions_need_a_recent_second_factor() {
     assert_eq!(reset.code(), "step_up_required");
     assert_eq!(admin.step_up(&secret, now(&clock)).await.status, 204);
     assert_eq!(admin.patch(&path, json!({ "role": "CUSTOMER", "org_id": w.org_b })).await.status, 200);
-    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE id = $1").bind(w.customer_b.0).fetch_one(&db.pool).await.unwrap();
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+        .bind(w.customer_b.0)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(role, "CUSTOMER");
     let _ = &mut admin;
 }
@@ -271,17 +353,21 @@ async fn an_admin_reset_forces_re_enrolment_and_ends_the_users_sessions() {
     let mut admin = ApiClient::new(&origin.url);
     admin.login(&w.admin.1, PASSWORD).await;
     admin.enrol_mfa(now(&clock)).await;
-    assert_eq!(admin.post(&format!("/api/v1/users/{}/mfa/reset", w.customer_a.0), Value::Null).await.status, 204);
+    assert_eq!(
+        admin.post(&format!("/api/v1/users/{}/mfa/reset", w.customer_a.0), Value::Null).await.status,
+        204
+    );
     assert_eq!(customer.get("/api/v1/me").await.status, 401, "sessions ended");
     let mut again = ApiClient::new(&origin.url);
     let login = again.login(&w.customer_a.1, PASSWORD).await;
     assert_eq!(login.json["stage"], "full", "no second factor any more");
     assert_eq!(again.get("/api/v1/events").await.code(), "mfa_enrolment_required", "must enrol again");
-    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'mfa.reset' AND target_id = $1")
-        .bind(w.customer_a.0.to_string())
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let audit: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'mfa.reset' AND target_id = $1")
+            .bind(w.customer_a.0.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(audit, 1);
     let _ = secret;
 }
@@ -292,11 +378,22 @@ async fn disabling_needs_password_and_code_and_is_impossible_for_admins() {
     let (c, secret, _) = enrolled_customer(&origin, &w, &clock).await;
     clock.advance(Duration::seconds(30));
     let t = now(&clock);
-    let wrong_pw = c.post("/api/v1/me/mfa/disable", json!({ "password": "not the password!!", "code": code_at(&secret, t) })).await;
+    let wrong_pw = c
+        .post(
+            "/api/v1/me/mfa/disable",
+            json!({ "password": "not the password!!", "code": code_at(&secret, t) }),
+        )
+        .await;
     assert_eq!(wrong_pw.code(), "wrong_password");
-    let wrong_code = c.post("/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": "123456" })).await;
+    let wrong_code =
+        c.post("/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": "123456" })).await;
     assert_eq!(wrong_code.code(), "invalid_code");
-    assert_eq!(c.post("/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": code_at(&secret, t) })).await.status, 204);
+    assert_eq!(
+        c.post("/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": code_at(&secret, t) }))
+            .await
+            .status,
+        204
+    );
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM mfa_totp").fetch_one(&db.pool).await.unwrap();
     assert_eq!(left, 0);
 
@@ -304,7 +401,12 @@ async fn disabling_needs_password_and_code_and_is_impossible_for_admins() {
     admin.login(&w.admin.1, PASSWORD).await;
     let (admin_secret, _) = admin.enrol_mfa(t).await;
     clock.advance(Duration::seconds(30));
-    let refused = admin.post("/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": code_at(&admin_secret, now(&clock)) })).await;
+    let refused = admin
+        .post(
+            "/api/v1/me/mfa/disable",
+            json!({ "password": PASSWORD, "code": code_at(&admin_secret, now(&clock)) }),
+        )
+        .await;
     assert_eq!(refused.status, 403);
 }
 
@@ -330,7 +432,16 @@ async fn rotating_the_encryption_key_keeps_existing_enrolments() {
     let origin = Origin::start_with_clock(&db, options.clone(), clock.clone() as Arc<dyn Clock>).await;
     origin
         .domain()
-        .create_user(&Actor::cli(), NewUser { email: "rot@example.com".into(), name: "Rot Ation".into(), role: Role::Admin, org_id: None, password: PASSWORD.to_string().into() })
+        .create_user(
+            &Actor::cli(),
+            NewUser {
+                email: "rot@example.com".into(),
+                name: "Rot Ation".into(),
+                role: Role::Admin,
+                org_id: None,
+                password: PASSWORD.to_string().into(),
+            },
+        )
         .await
         .unwrap();
     let mut c = ApiClient::new(&origin.url);
@@ -343,7 +454,11 @@ async fn rotating_the_encryption_key_keeps_existing_enrolments() {
     let origin = Origin::start_with_clock(&db, rotated, clock.clone() as Arc<dyn Clock>).await;
     clock.advance(Duration::seconds(30));
     let mut c = ApiClient::new(&origin.url);
-    assert_eq!(c.login_mfa("rot@example.com", PASSWORD, &secret, now(&clock)).await.status, 200, "old enrolment still works");
+    assert_eq!(
+        c.login_mfa("rot@example.com", PASSWORD, &secret, now(&clock)).await.status,
+        200,
+        "old enrolment still works"
+    );
     let key_id: String = sqlx::query_scalar("SELECT key_id FROM mfa_totp").fetch_one(&db.pool).await.unwrap();
     assert_eq!(key_id, "old");
     // Without the old key the secret cannot be read: the key really is what protects it.
@@ -355,5 +470,8 @@ async fn rotating_the_encryption_key_keeps_existing_enrolments() {
     clock.advance(Duration::seconds(30));
     let mut c = ApiClient::new(&origin.url);
     c.login("rot@example.com", PASSWORD).await;
-    assert_eq!(c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status, 500);
+    assert_eq!(
+        c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status,
+        500
+    );
 }

@@ -1,7 +1,8 @@
 //! `GET /api/v1/audit`: the audit trail, filtered (CUSTOMERs: their organisation only).
 
+use crate::http::extract::QueryParams;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 
 use crate::audit::query::{self, AuditEntry, AuditQuery};
 use crate::http::AppState;
@@ -12,7 +13,7 @@ use crate::http::session_auth::SessionContext;
 pub async fn list(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Query(q): Query<AuditQuery>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     Ok(Json(query::list(&state.domain.db, &ctx.actor, &q).await?))
 }

@@ -140,11 +140,26 @@ pub async fn change_password(
     ctx: SessionContext,
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<Response, ApiError> {
+    let (csrf_token, token) =
+        change_own_password(&state, &ctx, body.current_password, body.new_password).await?;
+    let mut response = Json(json!({ "csrf_token": csrf_token })).into_response();
+    response.headers_mut().append(header::SET_COOKIE, session_cookie(&state.config, &token));
+    Ok(response)
+}
+
+/// Changes the caller's password (API and dashboard): answers the new
+/// session's CSRF token and its signed token.
+pub async fn change_own_password(
+    state: &AppState,
+    ctx: &SessionContext,
+    current_password: SecretString,
+    new_password: SecretString,
+) -> Result<(String, String), ApiError> {
     let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(ctx.user.id)
         .fetch_one(&state.domain.db)
         .await?;
-    if password::verify(body.current_password, Some(stored)).await == Verified::No {
+    if password::verify(current_password, Some(stored)).await == Verified::No {
         // Guessing the current password from a stolen session counts like failed sign-ins.
         let now = state.clock.now();
         let mut tx = state.domain.begin().await?;
@@ -153,12 +168,12 @@ pub async fn change_password(
                 .bind(ctx.user.id)
                 .fetch_one(&mut *tx)
                 .await?;
-        login::count_failure(&state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, failures, now)
+        login::count_failure(state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, failures, now)
             .await
             .map_err(|e| match e {
-                LoginError::Internal(e) => ApiError::from(e),
-                _ => ApiError::Unauthorized,
-            })?;
+            LoginError::Internal(e) => ApiError::from(e),
+            _ => ApiError::Unauthorized,
+        })?;
         let locked: bool =
             sqlx::query_scalar("SELECT coalesce(locked_until > $2, false) FROM users WHERE id = $1")
                 .bind(ctx.user.id)
@@ -173,13 +188,12 @@ pub async fn change_password(
     }
     let mut tx = state.domain.begin().await?;
     let org = reset::org_name(&mut tx, ctx.user.org_id).await?;
-    policy::check(body.new_password.expose_secret(), &[&ctx.user.email, &ctx.user.name, &org])
+    policy::check(new_password.expose_secret(), &[&ctx.user.email, &ctx.user.name, &org])
         .map_err(|e| ApiError::unprocessable("weak_password", e.to_string()))?;
-    let hash = password::hash(body.new_password)
-        .await
-        .map_err(|e| DomainError::invalid("password", e.to_string()))?;
+    let hash =
+        password::hash(new_password).await.map_err(|e| DomainError::invalid("password", e.to_string()))?;
     reset::set_password(
-        &state,
+        state,
         &mut tx,
         &ctx.actor,
         ctx.user.id,
@@ -205,7 +219,5 @@ pub async fn change_password(
         .await?;
     tx.commit().await?;
     let token = state.jwt.issue(SessionClaims { sid: fresh.id, sub: ctx.user.id }, now);
-    let mut response = Json(json!({ "csrf_token": fresh.csrf_token })).into_response();
-    response.headers_mut().append(header::SET_COOKIE, session_cookie(&state.config, &token));
-    Ok(response)
+    Ok((fresh.csrf_token, token))
 }

@@ -1,8 +1,8 @@
 //! `/api/v1/events/{id}/bands` and `/api/v1/bands/{band_id}`.
 
+use crate::http::extract::{PathParam, QueryParams, RawBody};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use shared::BandId;
@@ -19,8 +19,8 @@ use crate::http::session_auth::SessionContext;
 pub async fn list(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
-    Query(query): Query<BandQuery>,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(query): QueryParams<BandQuery>,
 ) -> Result<Json<BandPage>, ApiError> {
     Ok(Json(state.domain.list_bands(&ctx.actor, id, query).await?))
 }
@@ -29,8 +29,8 @@ pub async fn list(
 pub async fn import(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
-    body: Bytes,
+    PathParam(id): PathParam<Uuid>,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let outcome = match band_import::parse(&body) {
         Ok(parsed) => state.domain.import_bands(&ctx.actor, id, parsed.bands, parsed.errors).await?,
@@ -54,7 +54,7 @@ fn band_id(raw: &str) -> Result<BandId, ApiError> {
 pub async fn get(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<Band>, ApiError> {
     Ok(Json(state.domain.get_band(&ctx.actor, &band_id(&id)?).await?))
 }
@@ -63,7 +63,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     ApiJson(body): ApiJson<BandPatch>,
 ) -> Result<Json<Band>, ApiError> {
     Ok(Json(state.domain.update_band(&ctx.actor, &band_id(&id)?, body).await?))

@@ -1,7 +1,8 @@
 //! `/api/v1/events` and their schedule windows.
 
+use crate::http::extract::{PathParam, QueryParams};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -23,7 +24,7 @@ pub struct Page {
 pub async fn list(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Query(page): Query<Page>,
+    QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
     Ok(Json(state.domain.list_events(&ctx.actor, page.limit.unwrap_or(100), page.offset.unwrap_or(0)).await?))
 }
@@ -41,7 +42,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Event>, ApiError> {
     Ok(Json(state.domain.get_event(&ctx.actor, id).await?))
 }
@@ -50,7 +51,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
     ApiJson(body): ApiJson<EventPatch>,
 ) -> Result<Json<Event>, ApiError> {
     Ok(Json(state.domain.update_event(&ctx.actor, id, body).await?))
@@ -60,7 +61,7 @@ pub async fn update(
 pub async fn windows(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Vec<EventWindow>>, ApiError> {
     Ok(Json(state.domain.list_windows(&ctx.actor, id).await?))
 }
@@ -69,7 +70,7 @@ pub async fn windows(
 pub async fn add_window(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
     ApiJson(body): ApiJson<NewWindow>,
 ) -> Result<(StatusCode, Json<EventWindow>), ApiError> {
     Ok((StatusCode::CREATED, Json(state.domain.add_window(&ctx.actor, id, body).await?)))

@@ -1,8 +1,9 @@
 //! Second-factor endpoints: the sign-in challenge, step-up, enrolment,
 //! recovery codes, disabling one's own MFA and an ADMIN's reset of another's.
 
+use crate::http::extract::PathParam;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -23,7 +24,8 @@ use crate::http::error::ApiError;
 use crate::http::session_auth::{SessionContext, session_cookie};
 use crate::mfa::service::{self, MfaError, Proof};
 
-fn api_error(e: MfaError) -> ApiError {
+/// MFA failures as API errors.
+pub fn api_error(e: MfaError) -> ApiError {
     match e {
         MfaError::InvalidCode => ApiError::Unprocessable { code: "invalid_code", message: e.to_string() },
         MfaError::NotEnrolled => ApiError::Unprocessable { code: "mfa_not_enrolled", message: e.to_string() },
@@ -102,13 +104,14 @@ async fn prove(
     }
 }
 
-/// `POST /api/v1/auth/mfa`: the second step of sign-in; answers a new, full session.
-pub async fn challenge(
-    State(state): State<AppState>,
-    ctx: SessionContext,
-    ApiJson(proof): ApiJson<Proof>,
-) -> Result<Response, ApiError> {
-    let mut tx = prove(&state, &ctx, &proof, "sign_in").await?;
+/// Completes a sign-in with a second factor: the pending session ends and a
+/// new full one (new id) starts. Returns it and its token.
+pub async fn finish_sign_in(
+    state: &AppState,
+    ctx: &SessionContext,
+    proof: &Proof,
+) -> Result<(session::Session, String), ApiError> {
+    let mut tx = prove(state, ctx, proof, "sign_in").await?;
     let now = state.clock.now();
     session::revoke(&mut tx, ctx.session.id, now, "second factor passed").await?;
     let full = session::create(
@@ -123,6 +126,24 @@ pub async fn challenge(
     session::mark_mfa(&mut tx, full.id, now).await?;
     tx.commit().await?;
     let token = state.jwt.issue(SessionClaims { sid: full.id, sub: ctx.user.id }, now);
+    Ok((full, token))
+}
+
+/// Records a step-up proof in the current session.
+pub async fn step_up_session(state: &AppState, ctx: &SessionContext, proof: &Proof) -> Result<(), ApiError> {
+    let mut tx = prove(state, ctx, proof, "step_up").await?;
+    session::mark_mfa(&mut tx, ctx.session.id, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `POST /api/v1/auth/mfa`: the second step of sign-in; answers a new, full session.
+pub async fn challenge(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    ApiJson(proof): ApiJson<Proof>,
+) -> Result<Response, ApiError> {
+    let (full, token) = finish_sign_in(&state, &ctx, &proof).await?;
     let mut response = Json(json!({ "user": ctx.user, "csrf_token": full.csrf_token, "stage": Stage::Full }))
         .into_response();
     response.headers_mut().append(header::SET_COOKIE, session_cookie(&state.config, &token));
@@ -135,9 +156,7 @@ pub async fn step_up(
     ctx: SessionContext,
     ApiJson(proof): ApiJson<Proof>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = prove(&state, &ctx, &proof, "step_up").await?;
-    session::mark_mfa(&mut tx, ctx.session.id, state.clock.now()).await?;
-    tx.commit().await?;
+    step_up_session(&state, &ctx, &proof).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,6 +230,17 @@ pub async fn disable(
     ctx: SessionContext,
     ApiJson(body): ApiJson<DisableBody>,
 ) -> Result<StatusCode, ApiError> {
+    disable_own_mfa(&state, &ctx, body.password, &body.proof).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Turns off the caller's own MFA (API and dashboard): the password and a proof.
+pub async fn disable_own_mfa(
+    state: &AppState,
+    ctx: &SessionContext,
+    password: SecretString,
+    proof: &Proof,
+) -> Result<(), ApiError> {
     if ctx.user.role() == Role::Admin {
         return Err(ApiError::ForbiddenBecause("administrators cannot turn off two-factor authentication"));
     }
@@ -221,30 +251,36 @@ pub async fn disable(
         .bind(ctx.user.id)
         .fetch_one(&state.domain.db)
         .await?;
-    if password::verify(body.password, Some(stored)).await == Verified::No {
+    if password::verify(password, Some(stored)).await == Verified::No {
         return Err(ApiError::unprocessable("wrong_password", "the password is wrong"));
     }
-    let mut tx = prove(&state, &ctx, &body.proof, "disable").await?;
-    service::remove(&state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, false)
+    let mut tx = prove(state, ctx, proof, "disable").await?;
+    service::remove(state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, false)
         .await
         .map_err(api_error)?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /api/v1/users/{id}/mfa/reset` (ADMIN, step-up): the user must enrol again at next sign-in.
 pub async fn admin_reset(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    require_step_up(&state, &ctx)?;
+    reset_user_mfa(&state, &ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An ADMIN's reset of another user's MFA (API and dashboard; needs step-up).
+pub async fn reset_user_mfa(state: &AppState, ctx: &SessionContext, id: Uuid) -> Result<(), ApiError> {
+    require_step_up(state, ctx)?;
     let target = state.domain.get_user(&ctx.actor, id).await?;
     if target.id == ctx.user.id {
         return Err(ApiError::ForbiddenBecause("reset another administrator's MFA, not your own"));
     }
     let mut tx = state.domain.begin().await?;
-    service::remove(&state, &mut tx, &ctx.actor, target.id, target.org_id, true).await.map_err(api_error)?;
+    service::remove(state, &mut tx, &ctx.actor, target.id, target.org_id, true).await.map_err(api_error)?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

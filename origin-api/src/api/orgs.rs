@@ -1,7 +1,8 @@
 //! `/api/v1/orgs`.
 
+use crate::http::extract::PathParam;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
 
@@ -32,7 +33,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Organization>, ApiError> {
     Ok(Json(state.domain.get_org(&ctx.actor, id).await?))
 }
@@ -41,7 +42,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
     ApiJson(body): ApiJson<OrgPatch>,
 ) -> Result<Json<Organization>, ApiError> {
     Ok(Json(state.domain.update_org(&ctx.actor, id, body).await?))

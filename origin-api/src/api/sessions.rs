@@ -1,7 +1,8 @@
 //! `/api/v1/sessions`: a user's own sessions, and signing them out.
 
+use crate::http::extract::PathParam;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -30,8 +31,14 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    revoke_own(&state, &ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends one of the caller's own sessions (API and dashboard); another user's is not found.
+pub async fn revoke_own(state: &AppState, ctx: &SessionContext, id: Uuid) -> Result<(), ApiError> {
     let mut tx = state.domain.begin().await?;
     let owned: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL)",
@@ -48,7 +55,7 @@ pub async fn revoke(
         .after(json!({ "user_id": ctx.user.id }));
     state.domain.audit(&mut tx, &ctx.actor, entry).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /api/v1/sessions/revoke-all`: "sign out everywhere" (this session included).
@@ -56,12 +63,22 @@ pub async fn revoke_all(
     State(state): State<AppState>,
     ctx: SessionContext,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let count = revoke_all_own(&state, &ctx, None).await?;
+    Ok(Json(json!({ "revoked": count })))
+}
+
+/// "Sign out everywhere" (API and dashboard): every session of the caller but `keep`.
+pub async fn revoke_all_own(
+    state: &AppState,
+    ctx: &SessionContext,
+    keep: Option<Uuid>,
+) -> Result<u64, ApiError> {
     let mut tx = state.domain.begin().await?;
     let count =
-        session::revoke_all(&mut tx, ctx.user.id, None, state.clock.now(), "signed out everywhere").await?;
+        session::revoke_all(&mut tx, ctx.user.id, keep, state.clock.now(), "signed out everywhere").await?;
     let entry = Entry::new("auth.sessions_revoked", "user", ctx.user.id, ctx.user.org_id)
         .after(json!({ "count": count, "reason": "signed out everywhere" }));
     state.domain.audit(&mut tx, &ctx.actor, entry).await?;
     tx.commit().await?;
-    Ok(Json(json!({ "revoked": count })))
+    Ok(count)
 }

@@ -1,7 +1,8 @@
 //! `/api/v1/users` (ADMIN): invite, list, change role, deactivate.
 
+use crate::http::extract::PathParam;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use rand::RngCore;
 use secrecy::SecretString;
@@ -25,10 +26,14 @@ pub async fn list(State(state): State<AppState>, ctx: SessionContext) -> Result<
 /// Invitation body.
 #[derive(Deserialize)]
 pub struct InviteBody {
-    email: String,
-    name: String,
-    role: Role,
-    org_id: Option<Uuid>,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Organisation (CUSTOMERs).
+    pub org_id: Option<Uuid>,
 }
 
 /// `POST /api/v1/users`: creates the user with an unusable random password and
@@ -39,6 +44,16 @@ pub async fn invite(
     client: Client,
     ApiJson(body): ApiJson<InviteBody>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
+    Ok((StatusCode::CREATED, Json(invite_user(&state, &ctx, &client, body).await?)))
+}
+
+/// Creates a user and mails the invitation (API and dashboard).
+pub async fn invite_user(
+    state: &AppState,
+    ctx: &SessionContext,
+    client: &Client,
+    body: InviteBody,
+) -> Result<User, ApiError> {
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let input = NewUser {
@@ -49,17 +64,17 @@ pub async fn invite(
         password: SecretString::from(hex::encode(secret)),
     };
     let user = state.domain.create_user(&ctx.actor, input).await?;
-    if let Err(e) = reset::issue(&state, &user.email, &client, ctx.actor.request_id.clone()).await {
+    if let Err(e) = reset::issue(state, &user.email, client, ctx.actor.request_id.clone()).await {
         tracing::error!(error = %e, user_id = %user.id, "could not send the invitation");
     }
-    Ok((StatusCode::CREATED, Json(user)))
+    Ok(user)
 }
 
 /// `GET /api/v1/users/{id}`.
 pub async fn get(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(state.domain.get_user(&ctx.actor, id).await?))
 }
@@ -68,7 +83,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<User>, ApiError> {
     if body.role.is_some() || body.org_id.is_some() {
@@ -81,7 +96,7 @@ pub async fn update(
 pub async fn deactivate(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<User>, ApiError> {
     super::mfa::require_step_up(&state, &ctx)?;
     Ok(Json(state.domain.set_user_active(&ctx.actor, id, false).await?))
@@ -91,7 +106,7 @@ pub async fn deactivate(
 pub async fn reactivate(
     State(state): State<AppState>,
     ctx: SessionContext,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(state.domain.set_user_active(&ctx.actor, id, true).await?))
 }

@@ -36,6 +36,15 @@ impl BandStatus {
             _ => Err(DomainError::invalid("status", "must be active, disabled or lost")),
         }
     }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Lost => "lost",
+        }
+    }
 }
 
 /// A band.

@@ -33,6 +33,15 @@ impl EventStatus {
             _ => Err(DomainError::invalid("status", "must be active, inactive or frozen")),
         }
     }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Frozen => "frozen",
+        }
+    }
 }
 
 /// An event.

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state, middleware.
 
 pub mod error;
+pub mod extract;
 pub mod request_id;
 pub mod routes;
 pub mod security_headers;
@@ -14,7 +15,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
 use crate::auth::jwt::JwtKeys;
-use crate::band_import;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Domain;
@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
             }));
         // CSV imports may be large (up to 100 000 bands); everything else keeps axum's 2 MiB default.
         let guarded = if spec.path.ends_with("/bands/import") {
-            guarded.layer(DefaultBodyLimit::max(band_import::MAX_FILE_BYTES))
+            guarded.layer(DefaultBodyLimit::max(session_auth::MAX_UPLOAD_BYTES))
         } else {
             guarded
         };
@@ -71,10 +71,22 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    refusal(&req, ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+async fn method_not_allowed(req: axum::extract::Request) -> axum::response::Response {
+    refusal(&req, ApiError::MethodNotAllowed)
+}
+
+/// A refusal outside any route: a page for browsers on dashboard paths, JSON elsewhere.
+fn refusal(req: &axum::extract::Request, error: ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::dashboard::page::is_page(req.uri().path()) {
+        let request_id =
+            req.extensions().get::<request_id::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        crate::dashboard::page::refused(req.uri().path(), request_id, error)
+    } else {
+        error.into_response()
+    }
 }

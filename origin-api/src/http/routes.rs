@@ -7,6 +7,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::AppState;
 use super::session_auth::Access;
+use crate::dashboard as page;
 use crate::{api, band_lookup, ingest};
 
 /// One route.
@@ -122,4 +123,50 @@ routes! {
     Post   "/api/v1/users/{id}/mfa/reset"               => Admin   api::mfa::admin_reset,
 
     Get    "/api/v1/audit"                              => User    api::audit::list,
+
+    Get    "/"                                          => Public  page::page::home,
+    Get    "/static/app.css"                            => Public  page::assets::css,
+    Get    "/static/app.js"                             => Public  page::assets::js,
+    Get    "/login"                                     => Public  page::auth_pages::login_form,
+    Post   "/login"                                     => Public  page::auth_pages::login_submit,
+    Get    "/forgot-password"                           => Public  page::auth_pages::forgot_form,
+    Post   "/forgot-password"                           => Public  page::auth_pages::forgot_submit,
+    Get    "/reset-password"                            => Public  page::auth_pages::reset_form,
+    Post   "/reset-password"                            => Public  page::auth_pages::reset_submit,
+    Get    "/login/mfa"                                 => MfaPending page::auth_pages::mfa_form,
+    Post   "/login/mfa"                                 => MfaPending page::auth_pages::mfa_submit,
+    Get    "/mfa/enrol"                                 => Enrolment page::auth_pages::enrol_form,
+    Post   "/mfa/enrol"                                 => Enrolment page::auth_pages::enrol_submit,
+    Post   "/logout"                                    => Enrolment page::auth_pages::logout,
+
+    Get    "/events"                                    => User    page::events::list,
+    Get    "/events/new"                                => User    page::events::new_form,
+    Post   "/events"                                    => User    page::events::create,
+    Get    "/events/{id}"                               => User    page::events::show,
+    Post   "/events/{id}"                               => User    page::events::update,
+    Post   "/events/{id}/windows"                       => User    page::events::add_window,
+    Post   "/events/{id}/windows/{window_id}/delete"    => User    page::events::remove_window,
+    Get    "/events/{id}/sync"                          => User    page::events::sync_status,
+    Get    "/events/{id}/recent"                        => User    page::events::recent,
+    Get    "/events/{id}/bands"                         => User    page::bands::list,
+    Post   "/events/{id}/bands/import"                  => User    page::bands::import,
+    Post   "/bands/{band_id}"                           => User    page::bands::update,
+    Get    "/events/{id}/analytics"                     => User    page::analytics::show,
+    Get    "/events/{id}/analytics.csv"                 => User    page::analytics::csv,
+
+    Get    "/account"                                   => User    page::account::show,
+    Post   "/account/password"                          => User    page::account::change_password,
+    Post   "/account/step-up"                           => User    page::account::step_up,
+    Post   "/account/recovery-codes"                    => User    page::account::regenerate_codes,
+    Post   "/account/mfa/disable"                       => User    page::account::disable_mfa,
+    Post   "/account/sessions/{id}/revoke"              => User    page::account::revoke_session,
+    Post   "/account/sessions/revoke-others"            => User    page::account::revoke_others,
+
+    Get    "/audit"                                     => Admin   page::admin::audit,
+    Get    "/users"                                     => Admin   page::admin::users,
+    Post   "/users"                                     => Admin   page::admin::invite,
+    Post   "/users/{id}"                                => Admin   page::admin::update,
+    Post   "/users/{id}/deactivate"                     => Admin   page::admin::deactivate,
+    Post   "/users/{id}/reactivate"                     => Admin   page::admin::reactivate,
+    Post   "/users/{id}/mfa-reset"                      => Admin   page::admin::reset_mfa,
 }

@@ -98,18 +98,32 @@ fn is_state_changing(method: &Method) -> bool {
 /// Largest form body buffered to read a CSRF field.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
+/// Largest upload buffered to read its CSRF field (a CSV import plus the multipart framing).
+pub const MAX_UPLOAD_BYTES: usize = crate::band_import::MAX_FILE_BYTES + 64 * 1024;
+
 /// The middleware. `access` is the route's declaration.
 pub async fn enforce(State(state): State<AppState>, access: Access, req: Request, next: Next) -> Response {
+    // Dashboard pages answer refusals as pages (sign-in redirect, friendly error), the API as JSON.
+    let page = crate::dashboard::page::is_page(req.uri().path())
+        .then(|| (req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(), request_id_of(&req)));
     match authorise(&state, access, req).await {
         Ok((req, refreshed)) => {
             let mut response = next.run(req).await;
-            if let Some(cookie) = refreshed {
+            // A handler that set the cookie itself (sign-out, a new session) has the last word.
+            if let Some(cookie) = refreshed.filter(|_| !response.headers().contains_key(header::SET_COOKIE)) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response
         }
-        Err(e) => e.into_response(),
+        Err(e) => match page {
+            Some((target, request_id)) => crate::dashboard::page::refused(&target, request_id, e),
+            None => e.into_response(),
+        },
     }
+}
+
+fn request_id_of(req: &Request) -> String {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }
 
 async fn authorise(
@@ -181,7 +195,17 @@ async fn authorise(
                 body = Body::from(bytes);
                 field
             }
-            None => None,
+            None => match multipart_boundary(&parts.headers) {
+                Some(boundary) => {
+                    let bytes = axum::body::to_bytes(body, MAX_UPLOAD_BYTES).await.map_err(|_| {
+                        ApiError::TooLarge { code: "body_too_large", message: "upload too large".into() }
+                    })?;
+                    let field = multipart_field(bytes.clone(), boundary, "csrf_token").await;
+                    body = Body::from(bytes);
+                    field
+                }
+                None => None,
+            },
         };
         csrf::check_token(&session.csrf_token, presented.as_deref()).map_err(|e| csrf_refused(&parts, e))?;
     }
@@ -214,4 +238,21 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 fn form_field(body: &Bytes, name: &str) -> Option<String> {
     url::form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    multer::parse_boundary(content_type).ok()
+}
+
+/// A text field of a buffered multipart body (the dashboard puts `csrf_token` first).
+async fn multipart_field(body: Bytes, boundary: String, name: &str) -> Option<String> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
