@@ -26,10 +26,12 @@ fi
 
 # 2. Development secrets, generated once and shared by origin and edge.
 hex32() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+words() { tr -dc 'a-z0-9' </dev/urandom | head -c 20 | sed -E 's/(.{5})/\1-/g; s/-$//'; }
 if [ ! -f .env.dev ]; then
   { echo "SIGNING_KEYS=dev:$(hex32)"; echo "AUDIT_KEYS=dev:$(hex32)"; } > .env.dev
   say "generated development secrets in .env.dev (throwaway; never use them in production)"
 fi
+grep -q '^DEMO_PASSWORD=' .env.dev || echo "DEMO_PASSWORD=$(words)" >> .env.dev
 set -a; . ./.env.dev; set +a
 printf 'SIGNING_KEYS=%s\n' "$SIGNING_KEYS" > .dev.vars
 
@@ -38,7 +40,7 @@ cargo build --locked -q -p origin-api
 origin=target/debug/origin-api
 export APP_ENV=development BIND_ADDR=127.0.0.1:8080 EDGE_URL=http://127.0.0.1:8787 KV_PUSH_MAX_BACKOFF_SECONDS=2
 "$origin" migrate
-"$origin" demo seed
+printf '%s' "$DEMO_PASSWORD" | "$origin" demo seed --password-stdin
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -56,6 +58,10 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 say "origin: http://127.0.0.1:8080   edge: http://127.0.0.1:8787"
+say "dashboard: http://127.0.0.1:8080/login"
+say "  ADMIN:     admin@demo.sparkmotion.test      / $DEMO_PASSWORD  (enrol an authenticator app at first sign-in)"
+say "  organiser: organiser@demo.sparkmotion.test  / $DEMO_PASSWORD"
+say "  (the password is kept in .env.dev)"
 say "try:    curl -i http://127.0.0.1:8787/DEMO0001"
 say "taps:   psql \"$DATABASE_URL\" -c 'SELECT band_id, outcome, agent, tapped_at FROM tap_logs ORDER BY tapped_at DESC LIMIT 5'"
 wait -n "${pids[@]}"

@@ -1,19 +1,27 @@
 //! Demo data for local development: one organisation, one event pointing at
-//! `https://example.com/sparkmotion-demo`, bands `DEMO0001`–`DEMO0100`.
+//! `https://example.com/sparkmotion-demo`, bands `DEMO0001`–`DEMO0100`, and
+//! (given a password) a demo ADMIN and a demo organiser to sign in with.
 
+use secrecy::SecretString;
 use shared::BandId;
 use uuid::Uuid;
 
 use crate::domain::actor::Actor;
+use crate::domain::actor::Role;
 use crate::domain::bands::{BandStatus, ImportOutcome, NewBand};
 use crate::domain::events::NewEvent;
 use crate::domain::orgs::NewOrg;
+use crate::domain::users::NewUser;
 use crate::domain::{Domain, DomainError};
 
 /// Slug of the demo organisation.
 pub const ORG_SLUG: &str = "demo";
 /// Where demo bands send taps.
 pub const DESTINATION: &str = "https://example.com/sparkmotion-demo";
+/// The demo ADMIN's email (must enrol MFA at first sign-in, as every ADMIN).
+pub const ADMIN_EMAIL: &str = "admin@demo.sparkmotion.test";
+/// The demo organiser's email (a CUSTOMER of the demo organisation).
+pub const ORGANISER_EMAIL: &str = "organiser@demo.sparkmotion.test";
 
 /// What [`seed`] produced (or found).
 pub struct Seeded {
@@ -21,10 +29,47 @@ pub struct Seeded {
     pub event_id: Uuid,
     /// Bands it has.
     pub bands: u64,
+    /// Demo users created by this run (existing ones keep their password).
+    pub created_users: Vec<&'static str>,
 }
 
-/// Creates the demo data unless it exists.
-pub async fn seed(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainError> {
+/// Creates the demo data unless it exists; with a password, also the demo users that are missing.
+pub async fn seed(
+    domain: &Domain,
+    actor: &Actor,
+    password: Option<SecretString>,
+) -> Result<Seeded, DomainError> {
+    let mut seeded = seed_event(domain, actor).await?;
+    if let Some(password) = password {
+        let org_id: Uuid = sqlx::query_scalar("SELECT org_id FROM events WHERE id = $1")
+            .bind(seeded.event_id)
+            .fetch_one(&domain.db)
+            .await?;
+        for (email, name, role, org) in [
+            (ADMIN_EMAIL, "Demo Admin", Role::Admin, None),
+            (ORGANISER_EMAIL, "Demo Organiser", Role::Customer, Some(org_id)),
+        ] {
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
+                .bind(email)
+                .fetch_one(&domain.db)
+                .await?;
+            if !exists {
+                let user = NewUser {
+                    email: email.into(),
+                    name: name.into(),
+                    role,
+                    org_id: org,
+                    password: password.clone(),
+                };
+                domain.create_user(actor, user).await?;
+                seeded.created_users.push(email);
+            }
+        }
+    }
+    Ok(seeded)
+}
+
+async fn seed_event(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainError> {
     let existing: Option<Uuid> = sqlx::query_scalar(
         "SELECT e.id FROM events e JOIN organizations o ON o.id = e.org_id WHERE o.slug = $1 ORDER BY e.created_at LIMIT 1",
     )
@@ -36,7 +81,7 @@ pub async fn seed(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainError>
             .bind(event_id)
             .fetch_one(&domain.db)
             .await?;
-        return Ok(Seeded { event_id, bands: bands as u64 });
+        return Ok(Seeded { event_id, bands: bands as u64, created_users: Vec::new() });
     }
     let org = domain
         .create_org(actor, NewOrg { name: "Demo Organisation".into(), slug: Some(ORG_SLUG.into()) })
@@ -65,7 +110,9 @@ pub async fn seed(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainError>
         })
         .collect();
     match domain.import_bands(actor, event.id, bands, Vec::new()).await? {
-        ImportOutcome::Imported { count } => Ok(Seeded { event_id: event.id, bands: count }),
+        ImportOutcome::Imported { count } => {
+            Ok(Seeded { event_id: event.id, bands: count, created_users: Vec::new() })
+        }
         ImportOutcome::Rejected { errors } => Err(DomainError::Conflict(format!(
             "demo bands are taken: {}",
             errors.first().map(|e| e.reason.as_str()).unwrap_or("unknown")

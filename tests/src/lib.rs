@@ -5,6 +5,7 @@
 //! - [`keys`], [`ports`], [`http`]: small shared helpers.
 
 pub mod api;
+pub mod browser;
 pub mod db;
 pub mod edge;
 pub mod http;

@@ -230,7 +230,9 @@ fn concrete(path: &str, w: &World) -> String {
 async fn an_admin_without_mfa_can_only_enrol() {
     let (_db, origin, w, _clock) = setup(OriginOptions::default()).await;
     let mut admin = ApiClient::new(&origin.url);
-    assert_eq!(admin.login(&w.admin.1, PASSWORD).await.json["stage"], "full");
+    let answer = admin.login(&w.admin.1, PASSWORD).await;
+    assert_eq!(answer.json["stage"], "full");
+    assert_eq!(answer.json["user"]["mfa_required"], true, "the sign-in answer says enrolment is due");
     use origin_api::http::routes::{MethodSpec, table};
     use origin_api::http::session_auth::Access;
     let mut checked = 0;

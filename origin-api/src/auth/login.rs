@@ -200,6 +200,14 @@ pub async fn login(
     }
     let enrolled = crate::mfa::service::is_enrolled(&mut tx, user.id).await?;
     let stage = if enrolled { Stage::MfaPending } else { Stage::Full };
+    // Same rule as the session loader: ADMINs, flagged users and members of organisations that require it.
+    let mfa_required: bool = sqlx::query_scalar(
+        "SELECT u.role = 'ADMIN' OR u.mfa_enrolment_required OR coalesce(o.mfa_required, false)
+         FROM users u LEFT JOIN organizations o ON o.id = u.org_id WHERE u.id = $1",
+    )
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await?;
     let auth_user = AuthUser {
         id: user.id,
         email: user.email,
@@ -207,7 +215,7 @@ pub async fn login(
         role: user.role,
         org_id: user.org_id,
         mfa_enrolled: enrolled,
-        mfa_required: false,
+        mfa_required,
     };
     let session =
         session::create(&mut tx, user.id, stage, now, Some(&client.ip_hash), Some(&client.user_agent))

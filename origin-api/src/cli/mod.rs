@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use rand::RngCore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::band_import;
@@ -66,8 +66,13 @@ pub enum Command {
 /// `demo …`
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
-    /// Create the demo organisation, event and bands DEMO0001–DEMO0100 (idempotent).
-    Seed,
+    /// Create the demo organisation, event and bands DEMO0001–DEMO0100 (idempotent);
+    /// with --password-stdin also the demo ADMIN and organiser (development only).
+    Seed {
+        /// Read the demo users' password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 /// `org …`
@@ -264,9 +269,7 @@ pub async fn run_with(
         }
         Command::User(UserCommand::Create { email, name, role, org, password_stdin, show_password }) => {
             let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_to_string(&mut line).context("reading the password from stdin")?;
-                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+                (read_password()?.expose_secret().to_string(), false)
             } else {
                 let mut bytes = [0u8; 18];
                 rand::rng().fill_bytes(&mut bytes);
@@ -389,9 +392,16 @@ pub async fn run_with(
             writeln!(out, "queued {queued} records for the edge")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo(DemoCommand::Seed) => {
-            let seeded = demo::seed(&domain, &actor).await.map_err(explain)?;
+        Command::Demo(DemoCommand::Seed { password_stdin }) => {
+            if config.is_production() {
+                bail!("demo data is for development only (APP_ENV=production)");
+            }
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let seeded = demo::seed(&domain, &actor, password).await.map_err(explain)?;
             writeln!(out, "demo event {} ({} bands)", seeded.event_id, seeded.bands)?;
+            for email in seeded.created_users {
+                writeln!(out, "demo user {email} created")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify) => {
@@ -411,6 +421,13 @@ pub async fn run_with(
 }
 
 /// Domain errors as operator-facing messages.
+/// A password from standard input, without its line ending.
+fn read_password() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin().read_to_string(&mut line).context("reading the password from stdin")?;
+    Ok(SecretString::from(line.trim_end_matches(['\r', '\n']).to_string()))
+}
+
 fn explain(e: DomainError) -> anyhow::Error {
     match e {
         DomainError::Database(db) => anyhow::Error::new(db).context("database error"),

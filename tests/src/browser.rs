@@ -1,0 +1,219 @@
+//! Real headless Chromium (Debian's `chromium` + `chromedriver`) driven over
+//! WebDriver with `fantoccini`: one chromedriver and one throwaway profile
+//! per test, killed when the [`Browser`] drops.
+//!
+//! Besides the usual page helpers it reads what the user would never see:
+//! the browser console (CSP violations are logged there) and whether a
+//! JavaScript dialog opened.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::{eventually, ports, repo_root};
+
+/// Window sizes screenshots are taken at.
+pub const DESKTOP: (u32, u32) = (1280, 900);
+/// A phone held upright (CSS pixels).
+pub const PHONE: (u32, u32) = (390, 844);
+
+/// A headless Chromium session.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    /// The origin everything relative is resolved against.
+    pub base: String,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+fn binary(name: &str, env: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| name.to_string())
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session against `base`.
+    pub async fn start(base: &str) -> Browser {
+        let port = ports::free_port();
+        let driver = tokio::process::Command::new(binary("chromedriver", "CHROMEDRIVER"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver (Debian: apt-get install chromium-driver; `make test` installs it)");
+        let status = format!("http://127.0.0.1:{port}/status");
+        eventually("chromedriver to listen", Duration::from_secs(20), || async {
+            reqwest::get(&status).await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        })
+        .await;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": binary("/usr/bin/chromium", "CHROMIUM"),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+                ],
+            }),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        // An alert left open must fail the next command, not be dismissed silently.
+        caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
+        let client = ClientBuilder::rustls()
+            .expect("rustls")
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Browser { client, base: base.trim_end_matches('/').to_string(), _driver: driver, _profile: profile }
+    }
+
+    /// Opens `path` (relative to the base) and waits for it to load.
+    pub async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    /// The current path and query.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("current url");
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    /// Types `text` into the input `css` after clearing it.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let input = self.find(css).await;
+        input.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        input.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Sets an input's value directly (date/time pickers do not take typed text reliably).
+    pub async fn set_value(&self, css: &str, value: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).value = arguments[1];",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("set {css}: {e}"));
+    }
+
+    /// Clicks `css` (a submit button navigates; wait for the next page with [`Browser::wait_for`]).
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// The first element matching `css`, waiting up to 10 s for it.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("no {css} on {} after 10 s: {e}", self.path().await),
+        }
+    }
+
+    /// How many elements match `css` right now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// Visible text of `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
+    }
+
+    /// Waits until the page's path starts with `prefix`.
+    pub async fn wait_for_path(&self, prefix: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            last = self.path().await;
+            if last.starts_with(prefix) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected to arrive at {prefix}, still at {last}")
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script {script:?}: {e}"))
+    }
+
+    /// The page's `<title>`.
+    pub async fn title(&self) -> String {
+        self.client.title().await.unwrap_or_default()
+    }
+
+    /// Whether a JavaScript dialog (alert/confirm/prompt) is open.
+    pub async fn dialog_open(&self) -> bool {
+        self.client.get_alert_text().await.is_ok()
+    }
+
+    /// Console messages since the last call (Chromium reports CSP violations here).
+    pub async fn console(&self) -> Vec<String> {
+        match self.client.issue_cmd(ConsoleLog).await {
+            Ok(Value::Array(entries)) => entries
+                .into_iter()
+                .map(|e| {
+                    format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))
+                })
+                .collect(),
+            other => panic!("reading the browser console: {other:?}"),
+        }
+    }
+
+    /// Console messages about Content-Security-Policy since the last call to [`Browser::console`].
+    pub async fn csp_violations(&self) -> Vec<String> {
+        self.console().await.into_iter().filter(|m| m.contains("Content Security Policy")).collect()
+    }
+
+    /// Saves a PNG of the current page at `size` to `artifacts/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str, size: (u32, u32)) {
+        self.client.set_window_size(size.0, size.1).await.expect("resize");
+        // Let layout settle after the resize.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir).expect("artifacts dir");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        self.client.set_window_size(DESKTOP.0, DESKTOP.1).await.expect("resize back");
+    }
+}
+
+/// Where screenshots go (`ARTIFACTS_DIR`, else `artifacts/screenshots`).
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var("ARTIFACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("artifacts"))
+        .join("screenshots")
+}
+
+/// chromedriver's log endpoint (not in W3C WebDriver; Selenium's clients use it too).
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
+}
