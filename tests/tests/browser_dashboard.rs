@@ -44,7 +44,19 @@ async fn assert_clean(b: &Browser, what: &str) {
     assert!(violations.is_empty(), "{what}: CSP violations {violations:?}");
 }
 
+/// Every visible form control has a label a screen reader announces, and the page has one `h1`.
+async fn assert_accessible_basics(b: &Browser, what: &str) {
+    let unlabelled = b
+        .js("return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+                .map(e => e.outerHTML);")
+        .await;
+    assert_eq!(unlabelled, serde_json::json!([]), "{what}: controls without a label");
+    assert_eq!(b.count("h1").await, 1, "{what}: one main heading");
+}
+
 async fn screenshots(b: &Browser, name: &str) {
+    assert_accessible_basics(b, name).await;
     b.screenshot(&format!("{name}-desktop"), DESKTOP).await;
     b.screenshot(&format!("{name}-phone"), PHONE).await;
 }
