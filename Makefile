@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make dev` runs the system, `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup edge dev test bench bench-edge bench-ingest
+.PHONY: help setup edge dev test bench bench-edge bench-ingest bench-retention
 
 help:
 	@echo "make dev    set up and run locally (edge 127.0.0.1:8787, origin 127.0.0.1:8080, demo data)"
@@ -20,7 +20,7 @@ dev: edge
 test: edge
 	@scripts/test.sh
 
-bench: bench-edge bench-ingest
+bench: bench-edge bench-ingest bench-retention
 
 bench-edge: edge
 	@node bench/edge/bench.mjs
@@ -28,3 +28,6 @@ bench-edge: edge
 bench-ingest: setup
 	@cargo build --locked --release -p origin-api
 	@cargo bench --locked -p system-tests --bench ingest
+
+bench-retention: setup
+	@cargo bench --locked -p system-tests --bench retention

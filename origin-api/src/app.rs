@@ -17,7 +17,7 @@ use crate::http::{self, AppState};
 use crate::kv_sync::pusher::Pusher;
 use crate::mail::Mailer;
 use crate::ratelimit::memory::MemoryLimiter;
-use crate::{db, partitions};
+use crate::{db, partitions, retention};
 
 /// A running origin; its tasks stop when it is dropped.
 pub struct Running {
@@ -87,6 +87,15 @@ pub async fn start_with_pool(
         None => tracing::warn!("EDGE_URL is not set: routing changes stay in the outbox until it is"),
     }
     tasks.push(tokio::spawn(housekeeping(db.clone(), Arc::clone(&clock))));
+    if let Some(hour) = config.retention_hour_utc {
+        tasks.push(tokio::spawn(retention::schedule::run_forever(
+            db.clone(),
+            config.audit_keys.clone(),
+            Arc::clone(&clock),
+            config.retention,
+            hour,
+        )));
+    }
 
     let addr = listener.local_addr()?;
     let router = http::router(state.clone());

@@ -64,6 +64,10 @@ pub struct Config {
     pub edge_url: Option<Url>,
     /// `KV_PUSH_MAX_BACKOFF_SECONDS` (default 60).
     pub kv_push_max_backoff: Duration,
+    /// `RETENTION_TAP_DAYS` (default 90) and `RETENTION_AUDIT_MONTHS` (default and minimum 13).
+    pub retention: crate::retention::Policy,
+    /// `RETENTION_HOUR_UTC`: hour of the daily retention run (default 3); `RETENTION_SCHEDULE=off` disables it.
+    pub retention_hour_utc: Option<u32>,
     /// `JWT_KEYS`: session-token HMAC keys (`kid` = id), first signs; two during a rotation.
     pub jwt_keys: Keyring,
     /// `MFA_KEYS`: AES-256-GCM keys for TOTP secrets at rest (exactly 32 bytes each), first encrypts.
@@ -181,6 +185,41 @@ impl Config {
             "KV_PUSH_MAX_BACKOFF_SECONDS",
             get("KV_PUSH_MAX_BACKOFF_SECONDS").unwrap_or_else(|| "60".into()),
         )?;
+        let tap_days: u32 =
+            parse("RETENTION_TAP_DAYS", get("RETENTION_TAP_DAYS").unwrap_or_else(|| "90".into()))?;
+        if tap_days == 0 {
+            return Err(ConfigError::Invalid {
+                var: "RETENTION_TAP_DAYS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let audit_months: u32 = parse(
+            "RETENTION_AUDIT_MONTHS",
+            get("RETENTION_AUDIT_MONTHS").unwrap_or_else(|| crate::retention::MIN_AUDIT_MONTHS.to_string()),
+        )?;
+        if audit_months < crate::retention::MIN_AUDIT_MONTHS {
+            return Err(ConfigError::Invalid {
+                var: "RETENTION_AUDIT_MONTHS",
+                reason: format!(
+                    "audit and auth events are kept at least {} months",
+                    crate::retention::MIN_AUDIT_MONTHS
+                ),
+            });
+        }
+        let retention_hour_utc = match get("RETENTION_SCHEDULE").as_deref() {
+            Some("off") => None,
+            _ => {
+                let hour: u32 =
+                    parse("RETENTION_HOUR_UTC", get("RETENTION_HOUR_UTC").unwrap_or_else(|| "3".into()))?;
+                if hour > 23 {
+                    return Err(ConfigError::Invalid {
+                        var: "RETENTION_HOUR_UTC",
+                        reason: "must be 0–23".into(),
+                    });
+                }
+                Some(hour)
+            }
+        };
         Ok(Self {
             env,
             bind_addr,
@@ -190,6 +229,8 @@ impl Config {
             audit_keys,
             edge_url,
             kv_push_max_backoff: Duration::from_secs(backoff.max(1)),
+            retention: crate::retention::Policy { tap_days, audit_months, ..Default::default() },
+            retention_hour_utc,
             jwt_keys,
             mfa_keys,
             public_url,

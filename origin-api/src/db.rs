@@ -34,3 +34,30 @@ pub async fn create_if_missing(config: &Config) -> Result<(), sqlx::Error> {
 pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(db).await
 }
+
+/// Why the service is not ready to take traffic.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// Postgres does not answer.
+    #[error("database unreachable")]
+    Database(#[from] sqlx::Error),
+    /// The schema is behind (or ahead of) this binary.
+    #[error("schema at migration {applied:?}, this binary expects {expected:?}")]
+    Migrations {
+        /// Latest applied migration version.
+        applied: Option<i64>,
+        /// Latest migration compiled in.
+        expected: Option<i64>,
+    },
+}
+
+/// Checks the database answers and carries exactly this binary's migrations.
+pub async fn check_ready(db: &PgPool) -> Result<(), NotReady> {
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(db).await?;
+    let expected = MIGRATOR.iter().map(|m| m.version).max();
+    if applied != expected {
+        return Err(NotReady::Migrations { applied, expected });
+    }
+    Ok(())
+}

@@ -22,4 +22,5 @@ pub mod mail;
 pub mod mfa;
 pub mod partitions;
 pub mod ratelimit;
+pub mod retention;
 pub mod telemetry;

@@ -62,6 +62,8 @@ impl OriginOptions {
             ("KV_PUSH_MAX_BACKOFF_SECONDS", self.max_backoff_seconds.to_string()),
             ("JWT_KEYS", self.jwt_keys.clone()),
             ("MFA_KEYS", self.mfa_keys.clone()),
+            // Tests run retention explicitly, with their own clock.
+            ("RETENTION_SCHEDULE", "off".to_string()),
             ("MAIL_DIR", std::env::temp_dir().join(format!("sm-mail-{}", db.name)).display().to_string()),
         ]);
         if let Some(smtp) = &self.smtp_url {

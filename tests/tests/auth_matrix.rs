@@ -46,6 +46,7 @@ enum Kind {
 
 const MATRIX: &[(&str, Kind)] = &[
     ("GET /healthz", Kind::Public),
+    ("GET /readyz", Kind::Public),
     ("POST /internal/v1/taps", Kind::Signed),
     ("GET /internal/v1/bands/{id}", Kind::Signed),
     ("POST /api/v1/auth/login", Kind::Public),
@@ -135,7 +136,7 @@ const MATRIX: &[(&str, Kind)] = &[
 /// Dashboard pages answer refusals for people: a redirect to sign in (or to
 /// enrol), an HTML error page; the API answers JSON.
 fn is_page(path: &str) -> bool {
-    !(path.starts_with("/api/") || path.starts_with("/internal/") || path == "/healthz")
+    !(path.starts_with("/api/") || path.starts_with("/internal/") || path == "/healthz" || path == "/readyz")
 }
 
 /// Who is calling.
@@ -353,6 +354,22 @@ fn form_for(pattern: &str, w: &World, now: chrono::DateTime<chrono::Utc>) -> Vec
     }
 }
 
+/// Every answer, allowed or refused, carries the shared security headers (the edge's list) and a CSP.
+fn check_security_headers(answer: &Answer, what: &str) {
+    for (name, value) in shared::security_headers::SECURITY_HEADERS {
+        assert_eq!(
+            answer.headers.get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{what}: header {name}"
+        );
+    }
+    let csp = answer.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: CSP {csp:?}");
+    assert!(!csp.contains("unsafe-eval") && !csp.contains("unsafe-inline"), "{what}: CSP {csp:?}");
+    // HSTS only in production (over HTTPS): never pinned onto a development host.
+    assert!(answer.headers.get("strict-transport-security").is_none(), "{what}: HSTS in development");
+}
+
 fn check_page(answer: &Answer, expect: Expect, what: &str) {
     let status = answer.status.as_u16();
     let location = answer.location().unwrap_or("");
@@ -467,11 +484,13 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
                     }
                 };
                 check_page(&answer, expected(kind, caller), &what);
+                check_security_headers(&answer, &what);
             } else {
                 let answer = client
                     .send(route.method.method(), &path, body_for(route.method, route.path, &w, clock.now()))
                     .await;
                 check(&answer, expected(kind, caller), &what);
+                check_security_headers(&answer, &what);
             }
             checked += 1;
             // Some routes end or change the session they ran in: start a fresh one for the next route.

@@ -81,3 +81,28 @@ async fn origin_ingests_a_signed_batch_and_the_cli_sets_up_an_event() {
         .unwrap();
     assert_eq!(pending, 4, "event create, window add, two bands");
 }
+
+/// `/readyz` is 200 on a migrated database, and 503 naming the reason when the
+/// schema is not this binary's (here: a newer migration applied by a newer release).
+#[tokio::test]
+async fn readiness_follows_the_database_schema() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let r = http::client().get(origin.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99990101000000, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let r = http::client().get(origin.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready");
+    assert!(body["reason"].as_str().unwrap().contains("99990101000000"), "{body}");
+    // Liveness is not readiness: the process is still up.
+    assert_eq!(http::client().get(origin.url("/healthz")).send().await.unwrap().status(), 200);
+}

@@ -5,8 +5,16 @@
 //! Definitions, everywhere the same:
 //! - a **tap** is a GET by a human agent (not HEAD, not a previewer or bot);
 //! - a tap is a **repeat** when the same band was tapped less than
-//!   [`REPEAT_SECONDS`] before (double taps, phones re-opening the link);
+//!   [`REPEAT_SECONDS`] before on the same UTC day (double taps, phones
+//!   re-opening the link; the day bound keeps it computable from daily
+//!   summaries once raw taps are gone);
 //! - **unique bands** counts bands with at least one tap.
+//!
+//! Days the retention job has summarised are read from `analytics_summary`
+//! (hourly) and `analytics_daily_bands`; later days from raw `tap_logs`. The
+//! boundary is the day after the last summarised one, so a range across it
+//! gives the same totals before and after the job runs (for ranges aligned
+//! to whole days, as the dashboard's are).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -70,13 +78,58 @@ const CLASSIFIED: &str = "
         WHERE event_id = $1 AND tapped_at >= $2 AND tapped_at < $3
     ), taps AS (
         SELECT band_id, tapped_at, device,
-               coalesce(tapped_at - lag(tapped_at) OVER (PARTITION BY band_id ORDER BY tapped_at)
+               coalesce(tapped_at - lag(tapped_at) OVER (
+                            PARTITION BY band_id, (tapped_at AT TIME ZONE 'UTC')::date ORDER BY tapped_at)
                         < make_interval(secs => $4), false) AS repeat
         FROM hits WHERE counted
     )";
 
+/// Where summaries end and raw taps begin: midnight after the last summarised day.
+pub async fn summary_boundary(db: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let day: Option<chrono::NaiveDate> =
+        sqlx::query_scalar("SELECT max(day) + 1 FROM analytics_summarised_days").fetch_one(db).await?;
+    Ok(day.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()))
+}
+
+/// A half-open time range `[from, to)`; empty when `from >= to`.
+type Range = (DateTime<Utc>, DateTime<Utc>);
+
+/// `[from, to)` split at the boundary: the summarised part and the raw part (each possibly empty).
+fn split(from: DateTime<Utc>, to: DateTime<Utc>, boundary: Option<DateTime<Utc>>) -> (Range, Range) {
+    match boundary {
+        None => ((from, from), (from, to)),
+        Some(b) => ((from, to.min(b)), (from.max(b), to)),
+    }
+}
+
 /// Taps per hour for an event over `[from, to)`; hours without hits are omitted.
 pub async fn hourly(
+    db: &PgPool,
+    event_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Hour>, sqlx::Error> {
+    let ((s_from, s_to), (r_from, r_to)) = split(from, to, summary_boundary(db).await?);
+    let mut hours: Vec<Hour> = if s_from < s_to {
+        sqlx::query_as(
+            "SELECT hour, taps, unique_bands, repeats, previewers + bots + head AS excluded, ios, android, other
+             FROM analytics_summary WHERE event_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+        )
+        .bind(event_id)
+        .bind(s_from)
+        .bind(s_to)
+        .fetch_all(db)
+        .await?
+    } else {
+        Vec::new()
+    };
+    if r_from < r_to {
+        hours.extend(raw_hourly(db, event_id, r_from, r_to).await?);
+    }
+    Ok(hours)
+}
+
+async fn raw_hourly(
     db: &PgPool,
     event_id: Uuid,
     from: DateTime<Utc>,
@@ -109,6 +162,58 @@ pub async fn hourly(
 
 /// Totals for an event over `[from, to)`.
 pub async fn totals(
+    db: &PgPool,
+    event_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Totals, sqlx::Error> {
+    let ((s_from, s_to), (r_from, r_to)) = split(from, to, summary_boundary(db).await?);
+    // Distinct bands across both parts: a band tapped on both sides counts once.
+    let unique_bands: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+            SELECT band_id FROM analytics_daily_bands
+            WHERE event_id = $1 AND day >= ($2 AT TIME ZONE 'UTC')::date AND $2 < $3
+              AND day < (($3 - interval '1 microsecond') AT TIME ZONE 'UTC')::date + 1
+            UNION
+            SELECT band_id FROM tap_logs
+            WHERE event_id = $1 AND tapped_at >= $4 AND tapped_at < $5 AND agent = 'human' AND NOT head
+        ) bands",
+    )
+    .bind(event_id)
+    .bind(s_from)
+    .bind(s_to)
+    .bind(r_from)
+    .bind(r_to)
+    .fetch_one(db)
+    .await?;
+    let mut totals =
+        if r_from < r_to { raw_totals(db, event_id, r_from, r_to).await? } else { Totals::default() };
+    if s_from < s_to {
+        let s: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(taps), 0)::bigint, coalesce(sum(repeats), 0)::bigint,
+                    coalesce(sum(previewers), 0)::bigint, coalesce(sum(bots), 0)::bigint, coalesce(sum(head), 0)::bigint,
+                    coalesce(sum(ios), 0)::bigint, coalesce(sum(android), 0)::bigint, coalesce(sum(other), 0)::bigint
+             FROM analytics_summary WHERE event_id = $1 AND hour >= $2 AND hour < $3",
+        )
+        .bind(event_id)
+        .bind(s_from)
+        .bind(s_to)
+        .fetch_one(db)
+        .await?;
+        totals.taps += s.0;
+        totals.repeats += s.1;
+        totals.previewers += s.2;
+        totals.bots += s.3;
+        totals.head += s.4;
+        totals.ios += s.5;
+        totals.android += s.6;
+        totals.other += s.7;
+    }
+    totals.unique_bands = unique_bands;
+    Ok(totals)
+}
+
+async fn raw_totals(
     db: &PgPool,
     event_id: Uuid,
     from: DateTime<Utc>,

@@ -13,7 +13,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 /// One audit row's content, in hashing order.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CanonicalRow {
     /// Position in the chain (1-based, gapless).
     pub seq: i64,

@@ -3,6 +3,7 @@
 //! cannot commit), append-only in the database, and hash-chained.
 
 mod chain;
+pub mod export;
 pub mod query;
 mod redact;
 pub mod verify;

@@ -257,3 +257,40 @@ pub async fn list_live(
     .fetch_all(conn)
     .await
 }
+
+/// Incident response: ends every live session (`user: None`) or one user's,
+/// as an operator, audited with the count. Unknown emails are an error.
+pub async fn revoke_by_operator(
+    domain: &crate::domain::Domain,
+    actor: &crate::domain::actor::Actor,
+    user: Option<&str>,
+) -> Result<u64, crate::domain::DomainError> {
+    let now = domain.now();
+    let mut tx = domain.begin().await?;
+    let (target, revoked) = match user {
+        Some(email) => {
+            let (id, org): (Uuid, Option<Uuid>) =
+                sqlx::query_as("SELECT id, org_id FROM users WHERE lower(email) = lower($1)")
+                    .bind(email.trim())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(crate::domain::DomainError::NotFound)?;
+            let n = revoke_all(&mut tx, id, None, now, "operator").await?;
+            (crate::audit::Entry::new("sessions.revoked_by_operator", "user", id, org), n)
+        }
+        None => {
+            let n = sqlx::query(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = 'operator' WHERE revoked_at IS NULL",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            (crate::audit::Entry::new("sessions.revoked_by_operator", "platform", "all", None), n)
+        }
+    };
+    domain.audit(&mut tx, actor, target.after(serde_json::json!({ "revoked": revoked }))).await?;
+    tx.commit().await?;
+    tracing::warn!(event = "sessions_revoked_by_operator", revoked, scope = if user.is_some() { "user" } else { "all" }, "sessions revoked");
+    Ok(revoked)
+}

@@ -22,6 +22,7 @@ use crate::domain::events::{EventPatch, EventStatus, NewEvent, NewWindow};
 use crate::domain::orgs::NewOrg;
 use crate::domain::users::NewUser;
 use crate::domain::{Domain, DomainError};
+use crate::retention::{self, RunOptions};
 use crate::{app, audit, db, demo, kv_sync, telemetry};
 
 /// SparkMotion origin server and admin CLI.
@@ -61,6 +62,40 @@ pub enum Command {
     /// Demo data for local development.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Sign-in sessions (incident response).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// The retention job (normally run daily by `serve`).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `sessions …`
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sign out everyone, or one user, everywhere at once.
+    Revoke {
+        /// Every live session of every user.
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        all: bool,
+        /// One user's sessions (email).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// `retention …`
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Summarise and drop expired taps, clear expired auth state, purge exported old audit rows.
+    Run {
+        /// Count what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Act as if it were this moment (RFC 3339), e.g. to rehearse a future run.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+    },
 }
 
 /// `demo …`
@@ -146,6 +181,16 @@ pub enum EventCommand {
         #[arg(long)]
         ends_at: Option<DateTime<Utc>>,
     },
+    /// Incident response: pin every band of the event to its fallback at the edge at once.
+    Freeze {
+        /// Event id.
+        id: Uuid,
+    },
+    /// Undo a freeze: the event routes normally again.
+    Unfreeze {
+        /// Event id.
+        id: Uuid,
+    },
     /// Change an event.
     Update {
         /// Event id.
@@ -223,6 +268,30 @@ pub enum KvCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; names the first broken row.
     Verify,
+    /// Write rows older than a date as verifiable JSON lines (and allow retention to purge them).
+    Export {
+        /// Export rows before this moment (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_moment)]
+        before: DateTime<Utc>,
+        /// Output file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an export file's hash chain with the audit keys.
+    VerifyExport {
+        /// The export file.
+        file: PathBuf,
+    },
+}
+
+/// An RFC 3339 time, or a date meaning its midnight UTC.
+fn parse_moment(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = s.parse::<DateTime<Utc>>() {
+        return Ok(t);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor a YYYY-MM-DD date"))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -324,6 +393,30 @@ pub async fn run_with(
             writeln!(out, "{}", event.id)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Event(EventCommand::Freeze { id }) => {
+            let patch = EventPatch { status: Some(EventStatus::Frozen), ..Default::default() };
+            let event = domain.update_event(&actor, id, patch).await.map_err(explain)?;
+            writeln!(
+                out,
+                "frozen {}: every band goes to {} once the edge has it (`kv resync` is not needed; the outbox is queued)",
+                event.id,
+                event.fallback_url.as_deref().unwrap_or("the platform fallback")
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Event(EventCommand::Unfreeze { id }) => {
+            let patch = EventPatch { status: Some(EventStatus::Active), ..Default::default() };
+            let event = domain.update_event(&actor, id, patch).await.map_err(explain)?;
+            writeln!(out, "unfrozen {}: routing follows its destinations again", event.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sessions(SessionsCommand::Revoke { all, user }) => {
+            let revoked = crate::auth::session::revoke_by_operator(&domain, &actor, user.as_deref().filter(|_| !all))
+                .await
+                .map_err(explain)?;
+            writeln!(out, "revoked {revoked} live session(s)")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Event(EventCommand::Update { id, name, timezone, default_url, fallback_url, status }) => {
             let status = status.as_deref().map(EventStatus::parse).transpose().map_err(explain)?;
             let patch = EventPatch {
@@ -403,6 +496,72 @@ pub async fn run_with(
                 writeln!(out, "demo user {email} created")?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention(RetentionCommand::Run { dry_run, now }) => {
+            let options = RunOptions { as_of: now.unwrap_or_else(|| domain.now()), dry_run };
+            let outcome =
+                retention::run(&domain.db, domain.audit_keys(), domain.clock(), config.retention, options)
+                    .await
+                    .context("retention run")?;
+            match outcome {
+                retention::Outcome::Skipped => {
+                    writeln!(out, "another retention run holds the lock; nothing done")?;
+                }
+                retention::Outcome::Done { run_id, counts } => {
+                    writeln!(
+                        out,
+                        "retention run {run_id}{}",
+                        if dry_run { " (dry run: nothing changed)" } else { "" }
+                    )?;
+                    for (step, n) in counts {
+                        writeln!(out, "{step}\t{n}")?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Export { before, out: path }) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let exported = audit::export::export(
+                &domain.db,
+                domain.audit_keys(),
+                domain.clock(),
+                &actor,
+                before,
+                &mut writer,
+            )
+            .await
+            .context("audit export")?;
+            writeln!(
+                out,
+                "exported {} rows (seq {}..={}) to {}; sha256 {}",
+                exported.rows,
+                exported.first_seq,
+                exported.through_seq,
+                path.display(),
+                exported.sha256
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::VerifyExport { file }) => {
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+            );
+            match audit::export::verify_file(reader, domain.audit_keys()) {
+                Ok(rows) => {
+                    writeln!(out, "export intact: {rows} rows verified")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    writeln!(out, "export BROKEN: {e}")?;
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Audit(AuditCommand::Verify) => {
             let report = audit::verify::verify(&domain.db, domain.audit_keys()).await?;

@@ -48,6 +48,11 @@ impl Domain {
         &self.audit_keys
     }
 
+    /// The injected clock (for jobs that record their own times).
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, DomainError> {
         Ok(self.db.begin().await?)

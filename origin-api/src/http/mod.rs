@@ -71,6 +71,23 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `GET /readyz`: the database answers and its schema is this binary's (503 otherwise, with the reason).
+pub async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match crate::db::check_ready(&state.domain.db).await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready", "database": "ok", "migrations": "ok" }))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(event = "not_ready", reason = %e, "readiness check failed");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "not_ready", "reason": e.to_string() })),
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     refusal(&req, ApiError::NotFound)
 }

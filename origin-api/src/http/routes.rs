@@ -76,6 +76,7 @@ macro_rules! routes {
 
 routes! {
     Get    "/healthz"                                   => Public  super::healthz,
+    Get    "/readyz"                                    => Public  super::readyz,
     Post   "/internal/v1/taps"                          => Signed  ingest::ingest,
     Get    "/internal/v1/bands/{id}"                    => Signed  band_lookup::lookup,
 
