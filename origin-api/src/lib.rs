@@ -17,6 +17,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod key_rotation;
 pub mod kv_sync;
 pub mod mail;
 pub mod mfa;

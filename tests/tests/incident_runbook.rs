@@ -131,3 +131,150 @@ async fn sessions_revoke_signs_one_user_or_everyone_out_at_once() {
         assert!(!succeeded(code), "{why} must fail: {out}");
     }
 }
+
+/// The same browser session, presented to another origin instance.
+fn at(client: &ApiClient, base: &str) -> ApiClient {
+    let mut moved = client.clone();
+    moved.base = base.to_string();
+    moved
+}
+
+fn spec_from(out: &str, var: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{var}=")))
+        .unwrap_or_else(|| panic!("no {var}= line in {out}"))
+        .to_string()
+}
+
+/// `keys rotate --kind jwt`: sessions signed with the old key stay valid during
+/// the overlap while new ones use the new key; `keys retire` then ends the old ones.
+#[tokio::test]
+async fn jwt_key_rotation_keeps_sessions_valid_during_the_overlap() {
+    let db = TestDb::new().await;
+    let before = OriginOptions::default();
+    let old_origin = Origin::start(&db, before.clone()).await;
+    let w = world::build(old_origin.domain()).await;
+    let mut old_session = ApiClient::new(&old_origin.url);
+    old_session.login(&w.customer_a.1, PASSWORD).await;
+
+    let (code, out) = cli(&db, &before, &["keys", "rotate", "--kind", "jwt"]).await;
+    assert!(succeeded(code), "{out}");
+    let overlap = spec_from(&out, "JWT_KEYS");
+    assert!(overlap.ends_with(&before.jwt_keys), "the old key stays, after the new one: {overlap}");
+    let during = OriginOptions { jwt_keys: overlap.clone(), ..before.clone() };
+    let rotated = Origin::start(&db, during.clone()).await;
+    // The same cookie, presented to the rotated origin.
+    let mut carried = ApiClient::new(&rotated.url);
+    carried.cookie = old_session.cookie.clone();
+    carried.csrf = old_session.csrf.clone();
+    assert_eq!(carried.get("/api/v1/me").await.status, 200, "an in-flight session survives the rotation");
+    let mut new_session = ApiClient::new(&rotated.url);
+    new_session.login(&w.customer_b.1, PASSWORD).await;
+    assert_eq!(new_session.get("/api/v1/me").await.status, 200);
+    assert_eq!(
+        at(&new_session, &old_origin.url).get("/api/v1/me").await.status,
+        401,
+        "a token signed with the new key is unknown to an origin that only has the old one"
+    );
+
+    let new_id = overlap.split(':').next().unwrap().to_string();
+    let (code, out) = cli(&db, &during, &["keys", "retire", "--kind", "jwt", "--keep", &new_id]).await;
+    assert!(succeeded(code), "{out}");
+    let after = OriginOptions { jwt_keys: spec_from(&out, "JWT_KEYS"), ..before.clone() };
+    let retired = Origin::start(&db, after).await;
+    carried.base = retired.url.clone();
+    assert_eq!(carried.get("/api/v1/me").await.status, 401, "after retirement the old key is gone");
+    assert_eq!(at(&new_session, &retired.url).get("/api/v1/me").await.status, 200);
+
+    for (args, why) in [
+        (vec!["keys", "retire", "--kind", "jwt", "--keep", "nope"], "an unknown key"),
+        (vec!["keys", "retire", "--kind", "audit", "--keep", "aud1"], "audit keys"),
+        (vec!["keys", "rotate", "--kind", "bogus"], "an unknown kind"),
+    ] {
+        let (code, out) = cli(&db, &during, &args).await;
+        assert!(!succeeded(code), "{why} must be refused: {out}");
+    }
+}
+
+/// `keys rotate --kind signing`: during the overlap the origin accepts taps signed
+/// with the old key (the edge may still use it); after retirement it refuses them.
+#[tokio::test]
+async fn signing_key_rotation_accepts_old_signatures_only_during_the_overlap() {
+    let db = TestDb::new().await;
+    let before = OriginOptions::default();
+    let (code, out) = cli(&db, &before, &["keys", "rotate", "--kind", "signing"]).await;
+    assert!(succeeded(code), "{out}");
+    let overlap = spec_from(&out, "SIGNING_KEYS");
+    let during = OriginOptions { signing_keys: overlap.clone(), ..before.clone() };
+    let origin = Origin::start(&db, during.clone()).await;
+    let post = |url: String, ring: shared::Keyring| async move {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let tap = serde_json::json!({
+            "id": system_tests::taps::id_at(now_ms), "band_id": "ROTATE01", "ts_ms": now_ms,
+            "outcome": "unknown_band", "head": false, "agent": "human", "device": "ios"
+        });
+        let body = serde_json::to_vec(&serde_json::json!({ "taps": [tap] })).unwrap();
+        let signed = system_tests::keys::sign_now(&ring, "POST", "/internal/v1/taps", &body);
+        system_tests::keys::apply(http::client().post(format!("{url}/internal/v1/taps")), &signed)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(origin.url.clone(), before.keyring()).await, 200, "old key accepted during the overlap");
+    assert_eq!(post(origin.url.clone(), during.keyring()).await, 200, "new key accepted");
+    let new_id = overlap.split(':').next().unwrap().to_string();
+    let (code, out) = cli(&db, &during, &["keys", "retire", "--kind", "signing", "--keep", &new_id]).await;
+    assert!(succeeded(code), "{out}");
+    let after = OriginOptions { signing_keys: spec_from(&out, "SIGNING_KEYS"), ..before.clone() };
+    let retired = Origin::start(&db, after.clone()).await;
+    assert_eq!(post(retired.url.clone(), before.keyring()).await, 401, "old key refused after retirement");
+    assert_eq!(post(retired.url.clone(), after.keyring()).await, 200);
+}
+
+/// `audit export --since`: a verifiable evidence file of recent rows that makes nothing purgeable.
+#[tokio::test]
+async fn audit_evidence_export_since_a_moment_verifies_and_purges_nothing() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let _w = world::build(origin.domain()).await;
+    let opts = &origin.options;
+    let mid: (i64, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT seq, at FROM audit_log ORDER BY seq OFFSET 3 LIMIT 1")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evidence.jsonl");
+    let (code, out) =
+        cli(&db, opts, &["audit", "export", "--since", &mid.1.to_rfc3339(), "--out", file.to_str().unwrap()])
+            .await;
+    assert!(succeeded(code), "{out}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert!(first["row"]["seq"].as_i64().unwrap() <= mid.0, "starts at the first row at or after --since");
+    let (code, out) = cli(&db, opts, &["audit", "verify-export", file.to_str().unwrap()]).await;
+    assert!(succeeded(code), "{out}");
+    let archival: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_exports").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(archival, 0, "an evidence export makes nothing purgeable");
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'audit.evidence_exported'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1, "the export itself is audited");
+    // Tampering with the evidence is detected.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut row: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    row["row"]["target_id"] = "someone-else".into();
+    lines[1] = row.to_string();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let (code, out) = cli(&db, opts, &["audit", "verify-export", file.to_str().unwrap()]).await;
+    assert!(!succeeded(code), "a tampered export must fail: {out}");
+    let (code, out) =
+        cli(&db, opts, &["audit", "export", "--out", dir.path().join("x").to_str().unwrap()]).await;
+    assert!(!succeeded(code), "neither --since nor --before: {out}");
+}

@@ -314,7 +314,7 @@ async fn audit_rows_never_contain_a_password_hash() {
     let origin = Origin::start(&db, OriginOptions::default()).await;
     let domain = origin.domain();
     let org = new_org(domain, "Secret Org").await;
-    let password = "tr0ub4dor-and-3-more-words";
+    let password = "tabby orchard quill lantern";
     for (email, role, org_id) in
         [("admin@secret.example", Role::Admin, None), ("staff@secret.example", Role::Customer, Some(org.id))]
     {

@@ -30,7 +30,7 @@ pub enum Line {
     Header {
         /// [`FORMAT`].
         format: String,
-        /// Rows strictly before this time were exported.
+        /// Archival export: rows strictly before this time; evidence export: rows from it on.
         before: DateTime<Utc>,
         /// Seq of the row before the first exported one (0: the chain's start).
         after_seq: i64,
@@ -113,8 +113,8 @@ struct StoredRow {
 }
 
 /// Writes every row still in the database from the chain's start up to (not
-/// including) the first row at or after `before`, records the export, and
-/// audits it.
+/// including) the first row at or after `before`, records the export (which
+/// lets retention purge those rows once past the audit retention), and audits it.
 pub async fn export(
     db: &PgPool,
     keys: &Keyring,
@@ -132,10 +132,81 @@ pub async fn export(
     )
     .fetch_one(&mut *tx)
     .await?;
+    let exported = write_rows(&mut tx, out, before, after_seq, after_hash, Some(before)).await?;
+    if exported.rows > 0 {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO audit_exports (id, before, first_seq, through_seq, rows, sha256, exported_at, exported_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(before)
+        .bind(exported.first_seq)
+        .bind(exported.through_seq)
+        .bind(exported.rows)
+        .bind(&exported.sha256)
+        .bind(clock.now())
+        .bind(actor.label())
+        .execute(&mut *tx)
+        .await?;
+        let entry = super::Entry::new("audit.exported", "audit_export", id, None).after(serde_json::json!({
+            "before": before, "first_seq": exported.first_seq, "through_seq": exported.through_seq,
+            "rows": exported.rows, "sha256": exported.sha256,
+        }));
+        super::record(&mut tx, keys, clock, actor, entry).await?;
+    }
+    tx.commit().await?;
+    Ok(exported)
+}
+
+/// Evidence export for an investigation: every row from the first one at or
+/// after `since` to the head, verifiable on its own (the header carries the
+/// preceding row's hash). It does not count as an archival export: nothing
+/// becomes purgeable because of it. The export itself is audited.
+pub async fn export_since(
+    db: &PgPool,
+    keys: &Keyring,
+    clock: &dyn Clock,
+    actor: &Actor,
+    since: DateTime<Utc>,
+    out: &mut (dyn Write + Send),
+) -> Result<Exported, ExportError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+    let first: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, prev_hash FROM audit_log WHERE at >= $1 ORDER BY seq LIMIT 1")
+            .bind(since)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (after_seq, after_hash) = match first {
+        Some((seq, prev)) => (seq - 1, prev),
+        None => sqlx::query_as("SELECT seq, hash FROM audit_chain_head").fetch_one(&mut *tx).await?,
+    };
+    let exported = write_rows(&mut tx, out, since, after_seq, after_hash, None).await?;
+    let entry = super::Entry::new("audit.evidence_exported", "audit_log", exported.through_seq, None).after(
+        serde_json::json!({
+            "since": since, "first_seq": exported.first_seq, "through_seq": exported.through_seq,
+            "rows": exported.rows, "sha256": exported.sha256,
+        }),
+    );
+    super::record(&mut tx, keys, clock, actor, entry).await?;
+    tx.commit().await?;
+    Ok(exported)
+}
+
+/// Writes header, the rows after `after_seq` (up to the first at or after `stop`, if any), and trailer.
+async fn write_rows(
+    tx: &mut sqlx::PgConnection,
+    out: &mut (dyn Write + Send),
+    bound: DateTime<Utc>,
+    after_seq: i64,
+    after_hash: Vec<u8>,
+    stop: Option<DateTime<Utc>>,
+) -> Result<Exported, ExportError> {
     let mut sink = Sink { out, digest: Sha256::new() };
     sink.line(&Line::Header {
         format: FORMAT.into(),
-        before,
+        before: bound,
         after_seq,
         after_hash: hex::encode(&after_hash),
     })?;
@@ -149,8 +220,8 @@ pub async fn export(
         .bind(after_seq)
         .fetch(&mut *tx);
         while let Some(stored) = stream.try_next().await? {
-            // A prefix of the chain: stop at the first row that is too new.
-            if stored.row.at >= before {
+            // A contiguous run of the chain: stop at the first row that is too new.
+            if stop.is_some_and(|stop| stored.row.at >= stop) {
                 break;
             }
             through_seq = stored.row.seq;
@@ -165,32 +236,7 @@ pub async fn export(
     }
     sink.line(&Line::Trailer { rows, through_seq, through_hash: hex::encode(&through_hash) })?;
     sink.out.flush()?;
-    let sha256 = hex::encode(sink.digest.finalize());
-    let exported = Exported { rows, first_seq: after_seq + 1, through_seq, sha256 };
-    if rows > 0 {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO audit_exports (id, before, first_seq, through_seq, rows, sha256, exported_at, exported_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(before)
-        .bind(exported.first_seq)
-        .bind(through_seq)
-        .bind(rows)
-        .bind(&exported.sha256)
-        .bind(clock.now())
-        .bind(actor.label())
-        .execute(&mut *tx)
-        .await?;
-        let entry = super::Entry::new("audit.exported", "audit_export", id, None).after(serde_json::json!({
-            "before": before, "first_seq": exported.first_seq, "through_seq": through_seq,
-            "rows": rows, "sha256": exported.sha256,
-        }));
-        super::record(&mut tx, keys, clock, actor, entry).await?;
-    }
-    tx.commit().await?;
-    Ok(exported)
+    Ok(Exported { rows, first_seq: after_seq + 1, through_seq, sha256: hex::encode(sink.digest.finalize()) })
 }
 
 /// Checks an export file against the audit keys: every row's hash, the links

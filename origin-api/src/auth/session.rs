@@ -291,6 +291,11 @@ pub async fn revoke_by_operator(
     };
     domain.audit(&mut tx, actor, target.after(serde_json::json!({ "revoked": revoked }))).await?;
     tx.commit().await?;
-    tracing::warn!(event = "sessions_revoked_by_operator", revoked, scope = if user.is_some() { "user" } else { "all" }, "sessions revoked");
+    tracing::warn!(
+        event = "sessions_revoked_by_operator",
+        revoked,
+        scope = if user.is_some() { "user" } else { "all" },
+        "sessions revoked"
+    );
     Ok(revoked)
 }

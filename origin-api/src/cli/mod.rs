@@ -22,6 +22,7 @@ use crate::domain::events::{EventPatch, EventStatus, NewEvent, NewWindow};
 use crate::domain::orgs::NewOrg;
 use crate::domain::users::NewUser;
 use crate::domain::{Domain, DomainError};
+use crate::key_rotation::{self, KeyKind};
 use crate::retention::{self, RunOptions};
 use crate::{app, audit, db, demo, kv_sync, telemetry};
 
@@ -62,12 +63,35 @@ pub enum Command {
     /// Demo data for local development.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Key rotation with overlap (prints the new keyring value to install).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Sign-in sessions (incident response).
     #[command(subcommand)]
     Sessions(SessionsCommand),
     /// The retention job (normally run daily by `serve`).
     #[command(subcommand)]
     Retention(RetentionCommand),
+}
+
+/// `keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the keyring with a fresh signing key in front of the current ones (overlap).
+    Rotate {
+        /// Which keyring.
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+    },
+    /// Print the keyring reduced to one key, once the overlap is over (signing and jwt only).
+    Retire {
+        /// Which keyring.
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+        /// The key id to keep.
+        #[arg(long)]
+        keep: String,
+    },
 }
 
 /// `sessions …`
@@ -269,10 +293,14 @@ pub enum AuditCommand {
     /// Walk the hash chain; names the first broken row.
     Verify,
     /// Write rows older than a date as verifiable JSON lines (and allow retention to purge them).
+    #[command(group(clap::ArgGroup::new("range").required(true).args(["before", "since"])))]
     Export {
-        /// Export rows before this moment (RFC 3339 or YYYY-MM-DD, UTC).
+        /// Archival: rows before this moment (RFC 3339 or YYYY-MM-DD, UTC); lets retention purge them after 13 months.
         #[arg(long, value_parser = parse_moment)]
-        before: DateTime<Utc>,
+        before: Option<DateTime<Utc>>,
+        /// Evidence: rows from this moment to now (purges nothing).
+        #[arg(long, value_parser = parse_moment)]
+        since: Option<DateTime<Utc>>,
         /// Output file (must not exist).
         #[arg(long)]
         out: PathBuf,
@@ -320,6 +348,9 @@ pub async fn run_with(
         app::start(config, clock, listener).await?.wait().await;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Keys(command) = &cli.command {
+        return keys(command, &config, clock.now(), out);
+    }
     db::create_if_missing(&config).await.context("creating the database (DATABASE_URL)")?;
     let pool = db::connect(&config).await.context("connecting to the database (DATABASE_URL)")?;
     db::migrate(&pool).await.context("applying migrations")?;
@@ -330,7 +361,7 @@ pub async fn run_with(
     let domain = Domain::new(pool, config.audit_keys.clone(), clock);
     let actor = Actor::cli();
     match cli.command {
-        Command::Serve | Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Serve | Command::Migrate | Command::Keys(_) => Ok(ExitCode::SUCCESS),
         Command::Org(OrgCommand::Create { name, slug }) => {
             let org = domain.create_org(&actor, NewOrg { name, slug }).await.map_err(explain)?;
             writeln!(out, "{}\t{}", org.id, org.slug)?;
@@ -411,9 +442,10 @@ pub async fn run_with(
             Ok(ExitCode::SUCCESS)
         }
         Command::Sessions(SessionsCommand::Revoke { all, user }) => {
-            let revoked = crate::auth::session::revoke_by_operator(&domain, &actor, user.as_deref().filter(|_| !all))
-                .await
-                .map_err(explain)?;
+            let revoked =
+                crate::auth::session::revoke_by_operator(&domain, &actor, user.as_deref().filter(|_| !all))
+                    .await
+                    .map_err(explain)?;
             writeln!(out, "revoked {revoked} live session(s)")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -520,22 +552,23 @@ pub async fn run_with(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Export { before, out: path }) => {
+        Command::Audit(AuditCommand::Export { before, since, out: path }) => {
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
                 .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
             let mut writer = std::io::BufWriter::new(file);
-            let exported = audit::export::export(
-                &domain.db,
-                domain.audit_keys(),
-                domain.clock(),
-                &actor,
-                before,
-                &mut writer,
-            )
-            .await
+            let (keys, clock) = (domain.audit_keys(), domain.clock());
+            let exported = match (before, since) {
+                (Some(before), _) => {
+                    audit::export::export(&domain.db, keys, clock, &actor, before, &mut writer).await
+                }
+                (None, Some(since)) => {
+                    audit::export::export_since(&domain.db, keys, clock, &actor, since, &mut writer).await
+                }
+                (None, None) => bail!("give --before or --since"),
+            }
             .context("audit export")?;
             writeln!(
                 out,
@@ -580,6 +613,37 @@ pub async fn run_with(
 }
 
 /// Domain errors as operator-facing messages.
+/// `keys rotate|retire`: computes the new keyring value from the configured one.
+fn keys(
+    command: &KeysCommand,
+    config: &Config,
+    now: DateTime<Utc>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<ExitCode> {
+    let kind = match command {
+        KeysCommand::Rotate { kind } | KeysCommand::Retire { kind, .. } => *kind,
+    };
+    if config.generated.contains(&kind.variable()) {
+        bail!(
+            "{} is not set: there is no keyring to rotate (set it to the current value first)",
+            kind.variable()
+        );
+    }
+    let ring = match kind {
+        KeyKind::Signing => &config.signing_keys,
+        KeyKind::Jwt => &config.jwt_keys,
+        KeyKind::Audit => &config.audit_keys,
+        KeyKind::Mfa => &config.mfa_keys,
+    };
+    let spec = match command {
+        KeysCommand::Rotate { .. } => key_rotation::rotate(ring, kind, now),
+        KeysCommand::Retire { keep, .. } => key_rotation::retire(ring, kind, keep)?,
+    };
+    // The value on its own line, so it can be piped into a secret store.
+    writeln!(out, "{}={spec}", kind.variable())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A password from standard input, without its line ending.
 fn read_password() -> anyhow::Result<SecretString> {
     let mut line = String::new();
