@@ -9,6 +9,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use secrecy::ExposeSecret;
+
 use crate::auth::jwt::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -16,7 +18,7 @@ use crate::domain::Domain;
 use crate::http::{self, AppState};
 use crate::kv_sync::pusher::Pusher;
 use crate::mail::Mailer;
-use crate::ratelimit::memory::MemoryLimiter;
+use crate::ratelimit::Limiter;
 use crate::{db, partitions, retention};
 
 /// A running origin; its tasks stop when it is dropped.
@@ -57,6 +59,12 @@ pub async fn start_with_pool(
     listener: TcpListener,
     db: PgPool,
 ) -> anyhow::Result<Running> {
+    if config.redis_plaintext_override {
+        tracing::warn!(
+            event = "redis_plaintext",
+            "REDIS_ALLOW_PLAINTEXT=1: production rate-limit traffic to Redis is not encrypted"
+        );
+    }
     for var in &config.generated {
         tracing::warn!(variable = var, "no {var} set: generated a throwaway secret for development");
     }
@@ -68,7 +76,10 @@ pub async fn start_with_pool(
         config: Arc::clone(&config),
         clock: Arc::clone(&clock),
         jwt: JwtKeys::new(config.jwt_keys.clone()),
-        limiter: Arc::new(MemoryLimiter::default()),
+        limiter: Arc::new(match &config.redis_url {
+            Some(url) => Limiter::shared(url.expose_secret(), &config.redis_prefix).context("REDIS_URL")?,
+            None => Limiter::in_process(),
+        }),
         mailer: Mailer::from_config(&config)?,
     };
     let mut tasks = Vec::new();

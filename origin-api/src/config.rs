@@ -66,6 +66,14 @@ pub struct Config {
     pub kv_push_max_backoff: Duration,
     /// `RETENTION_TAP_DAYS` (default 90) and `RETENTION_AUDIT_MONTHS` (default and minimum 13).
     pub retention: crate::retention::Policy,
+    /// `REDIS_URL`: shared rate limits across replicas (in-process limits without it).
+    pub redis_url: Option<SecretString>,
+    /// Production runs with plaintext Redis because `REDIS_ALLOW_PLAINTEXT=1` (warned at every start).
+    pub redis_plaintext_override: bool,
+    /// `REDIS_PREFIX` (default `sm:rl`): key prefix, so deployments can share a Redis.
+    pub redis_prefix: String,
+    /// `RATE_LIMIT_READ`, `RATE_LIMIT_WRITE`, `RATE_LIMIT_ANONYMOUS` (`<requests>/<seconds>s`).
+    pub rate_limits: crate::ratelimit::classes::Limits,
     /// `RETENTION_HOUR_UTC`: hour of the daily retention run (default 3); `RETENTION_SCHEDULE=off` disables it.
     pub retention_hour_utc: Option<u32>,
     /// `JWT_KEYS`: session-token HMAC keys (`kid` = id), first signs; two during a rotation.
@@ -220,6 +228,36 @@ impl Config {
                 Some(hour)
             }
         };
+        let redis_url = get("REDIS_URL").filter(|u| !u.trim().is_empty());
+        let mut redis_plaintext_override = false;
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::Invalid {
+                    var: "REDIS_URL",
+                    reason: "must be redis:// or rediss://".into(),
+                });
+            }
+            if production && !url.starts_with("rediss://") {
+                if get("REDIS_ALLOW_PLAINTEXT").as_deref() != Some("1") {
+                    return Err(ConfigError::Invalid {
+                        var: "REDIS_URL",
+                        reason: "production Redis must use TLS (rediss://); set REDIS_ALLOW_PLAINTEXT=1 only for a private network you trust".into(),
+                    });
+                }
+                redis_plaintext_override = true;
+            }
+        }
+        let defaults = crate::ratelimit::classes::Limits::default();
+        let quota = |var: &'static str, default: crate::ratelimit::Quota| match get(var) {
+            None => Ok(default),
+            Some(raw) => crate::ratelimit::classes::parse_quota(&raw)
+                .map_err(|reason| ConfigError::Invalid { var, reason }),
+        };
+        let rate_limits = crate::ratelimit::classes::Limits {
+            read: quota("RATE_LIMIT_READ", defaults.read)?,
+            write: quota("RATE_LIMIT_WRITE", defaults.write)?,
+            anonymous: quota("RATE_LIMIT_ANONYMOUS", defaults.anonymous)?,
+        };
         Ok(Self {
             env,
             bind_addr,
@@ -231,6 +269,10 @@ impl Config {
             kv_push_max_backoff: Duration::from_secs(backoff.max(1)),
             retention: crate::retention::Policy { tap_days, audit_months, ..Default::default() },
             retention_hour_utc,
+            redis_url: redis_url.map(SecretString::from),
+            redis_plaintext_override,
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "sm:rl".into()),
+            rate_limits,
             jwt_keys,
             mfa_keys,
             public_url,
@@ -447,5 +489,38 @@ mod tests {
     fn bad_values_name_their_variable() {
         assert!(config(&[("APP_ENV", "staging")]).unwrap_err().to_string().contains("APP_ENV"));
         assert!(config(&[("BIND_ADDR", "nowhere")]).unwrap_err().to_string().contains("BIND_ADDR"));
+    }
+
+    #[test]
+    fn production_redis_must_use_tls_unless_explicitly_overridden() {
+        let (s, a, j, m) = (strong("s"), strong("a"), strong("j"), strong("m"));
+        let base = vec![
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("SIGNING_KEYS", s.as_str()),
+            ("AUDIT_KEYS", a.as_str()),
+            ("JWT_KEYS", j.as_str()),
+            ("MFA_KEYS", m.as_str()),
+            ("PUBLIC_URL", "https://dashboard.example"),
+            ("SMTP_URL", "smtps://mail.example:465"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = base.clone();
+            v.extend_from_slice(extra);
+            config(&v)
+        };
+        let err = with(&[("REDIS_URL", "redis://cache.internal:6379")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { var: "REDIS_URL", .. }), "{err}");
+        assert!(err.to_string().contains("REDIS_ALLOW_PLAINTEXT"), "the refusal names the override: {err}");
+        let c = with(&[("REDIS_URL", "rediss://cache.internal:6380")]).unwrap();
+        assert!(!c.redis_plaintext_override);
+        let c =
+            with(&[("REDIS_URL", "redis://cache.internal:6379"), ("REDIS_ALLOW_PLAINTEXT", "1")]).unwrap();
+        assert!(c.redis_plaintext_override, "the override is recorded so start-up warns about it");
+        assert!(with(&[("REDIS_URL", "http://cache")]).is_err());
+        // Development may use plain Redis on localhost.
+        assert!(config(&[("REDIS_URL", "redis://127.0.0.1:6379")]).is_ok());
+        let err = config(&[("RATE_LIMIT_WRITE", "lots")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { var: "RATE_LIMIT_WRITE", .. }), "{err}");
     }
 }

@@ -33,6 +33,8 @@ pub struct OriginOptions {
     pub smtp_url: Option<String>,
     /// `TRUSTED_PROXIES` and `CLIENT_IP_HEADER`.
     pub trusted_proxy: Option<(String, String)>,
+    /// More variables, applied last (e.g. `REDIS_URL`, tighter `RATE_LIMIT_*`).
+    pub extra: Vec<(&'static str, String)>,
 }
 
 impl Default for OriginOptions {
@@ -46,6 +48,7 @@ impl Default for OriginOptions {
             mfa_keys: keys::random_key_spec("mfa1"),
             smtp_url: None,
             trusted_proxy: None,
+            extra: Vec::new(),
         }
     }
 }
@@ -64,6 +67,10 @@ impl OriginOptions {
             ("MFA_KEYS", self.mfa_keys.clone()),
             // Tests run retention explicitly, with their own clock.
             ("RETENTION_SCHEDULE", "off".to_string()),
+            // Every test talks from 127.0.0.1 and some make hundreds of calls; rate-limit tests set their own.
+            ("RATE_LIMIT_READ", "100000/60s".to_string()),
+            ("RATE_LIMIT_WRITE", "100000/60s".to_string()),
+            ("RATE_LIMIT_ANONYMOUS", "100000/60s".to_string()),
             ("MAIL_DIR", std::env::temp_dir().join(format!("sm-mail-{}", db.name)).display().to_string()),
         ]);
         if let Some(smtp) = &self.smtp_url {
@@ -75,6 +82,9 @@ impl OriginOptions {
         }
         if let Some(edge) = &self.edge_url {
             vars.insert("EDGE_URL", edge.clone());
+        }
+        for (k, v) in &self.extra {
+            vars.insert(k, v.clone());
         }
         Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
     }

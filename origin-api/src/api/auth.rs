@@ -93,7 +93,7 @@ pub async fn reset_request(
     ApiJson(body): ApiJson<ResetRequestBody>,
 ) -> Response {
     if let crate::ratelimit::Decision::Deny { .. } =
-        state.limiter.check(&format!("reset:ip:{}", client.ip), login::IP_QUOTA, state.clock.now())
+        state.limiter.check(&format!("reset:ip:{}", client.ip), login::IP_QUOTA, state.clock.now()).await
     {
         tracing::warn!(event = "reset_throttled_ip", ip_hash = %client.ip_hash, "reset requests throttled for a client");
     } else {

@@ -104,7 +104,7 @@ pub async fn login(
 ) -> Result<LoggedIn, LoginError> {
     let now = state.clock.now();
     if let Decision::Deny { retry_after } =
-        state.limiter.check(&format!("login:ip:{}", client.ip), IP_QUOTA, now)
+        state.limiter.check(&format!("login:ip:{}", client.ip), IP_QUOTA, now).await
     {
         tracing::warn!(event = "login_throttled", ip_hash = %client.ip_hash, "sign-in attempts throttled for a client");
         return Err(LoginError::Throttled { retry_after });

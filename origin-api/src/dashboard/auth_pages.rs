@@ -295,7 +295,7 @@ pub async fn forgot_submit(
     FormBody(form): FormBody<ForgotForm>,
 ) -> Response {
     if let crate::ratelimit::Decision::Allow { .. } =
-        state.limiter.check(&format!("reset:ip:{}", client.ip), login::IP_QUOTA, state.clock.now())
+        state.limiter.check(&format!("reset:ip:{}", client.ip), login::IP_QUOTA, state.clock.now()).await
     {
         reset::request(&state, form.email, client, request_id.map(|r| r.0.0));
     }

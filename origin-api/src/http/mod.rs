@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Domain;
 use crate::mail::Mailer;
-use crate::ratelimit::memory::MemoryLimiter;
+use crate::ratelimit::Limiter;
 use error::ApiError;
 use session_auth::Access;
 
@@ -35,7 +35,7 @@ pub struct AppState {
     /// Session tokens.
     pub jwt: JwtKeys,
     /// Rate limits.
-    pub limiter: Arc<MemoryLimiter>,
+    pub limiter: Arc<Limiter>,
     /// Outgoing mail.
     pub mailer: Mailer,
 }
@@ -71,17 +71,31 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the database answers and its schema is this binary's (503 otherwise, with the reason).
+/// `GET /readyz`: the database answers and its schema is this binary's (503 otherwise, with the
+/// reason). Redis, when configured, is reported but does not fail readiness: without it rate
+/// limits fall back to each replica (see [`crate::ratelimit`]), which is no reason to stop serving.
 pub async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let redis = match state.limiter.shared_health().await {
+        None => "not configured".to_string(),
+        Some(Ok(())) => "ok".to_string(),
+        Some(Err(e)) => {
+            tracing::warn!(event = "ratelimit_degraded", error = %e, "Redis unreachable: rate limits are per replica");
+            format!("degraded: {e}")
+        }
+    };
     match crate::db::check_ready(&state.domain.db).await {
-        Ok(()) => axum::Json(serde_json::json!({ "status": "ready", "database": "ok", "migrations": "ok" }))
-            .into_response(),
+        Ok(()) => axum::Json(
+            serde_json::json!({ "status": "ready", "database": "ok", "migrations": "ok", "redis": redis }),
+        )
+        .into_response(),
         Err(e) => {
             tracing::warn!(event = "not_ready", reason = %e, "readiness check failed");
             (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({ "status": "not_ready", "reason": e.to_string() })),
+                axum::Json(
+                    serde_json::json!({ "status": "not_ready", "reason": e.to_string(), "redis": redis }),
+                ),
             )
                 .into_response()
         }

@@ -23,6 +23,7 @@ use crate::auth::jwt::SessionClaims;
 use crate::auth::session::{self, AuthUser, Session, Stage};
 use crate::config::Config;
 use crate::domain::actor::{Actor, Principal, Role};
+use crate::ratelimit::{self, Decision, Quota};
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,7 +109,21 @@ pub async fn enforce(State(state): State<AppState>, access: Access, req: Request
         .then(|| (req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(), request_id_of(&req)));
     match authorise(&state, access, req).await {
         Ok((req, refreshed)) => {
+            let (req, limit) = match rate_limit(&state, access, req).await {
+                Ok(allowed) => allowed,
+                Err((quota, decision, e)) => {
+                    let mut response = match page {
+                        Some((target, request_id)) => crate::dashboard::page::refused(&target, request_id, e),
+                        None => e.into_response(),
+                    };
+                    ratelimit::classes::headers(response.headers_mut(), quota, decision);
+                    return response;
+                }
+            };
             let mut response = next.run(req).await;
+            if let Some((quota, decision)) = limit {
+                ratelimit::classes::headers(response.headers_mut(), quota, decision);
+            }
             // A handler that set the cookie itself (sign-out, a new session) has the last word.
             if let Some(cookie) = refreshed.filter(|_| !response.headers().contains_key(header::SET_COOKIE)) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -119,6 +134,53 @@ pub async fn enforce(State(state): State<AppState>, access: Access, req: Request
             Some((target, request_id)) => crate::dashboard::page::refused(&target, request_id, e),
             None => e.into_response(),
         },
+    }
+}
+
+type Refusal = (Quota, Decision, ApiError);
+
+/// Draws one request from the caller's budget: the signed-in user's (read or
+/// write), else the client IP's. The edge's signed calls are not limited here.
+async fn rate_limit(
+    state: &AppState,
+    access: Access,
+    req: Request,
+) -> Result<(Request, Option<(Quota, Decision)>), Refusal> {
+    // The edge's signed calls, and probes that must answer while the service is under load.
+    if access == Access::Signed || matches!(req.uri().path(), "/healthz" | "/readyz") {
+        return Ok((req, None));
+    }
+    let limits = state.config.rate_limits;
+    let (key, quota) = match req.extensions().get::<SessionContext>() {
+        Some(ctx) if is_state_changing(req.method()) => (format!("user:{}:write", ctx.user.id), limits.write),
+        Some(ctx) => (format!("user:{}:read", ctx.user.id), limits.read),
+        None => {
+            let (mut parts, body) = req.into_parts();
+            let client = Client::from_request_parts(&mut parts, state).await.unwrap_or_else(|e| match e {});
+            let req = Request::from_parts(parts, body);
+            return match state
+                .limiter
+                .check(&format!("ip:{}", client.ip), limits.anonymous, state.clock.now())
+                .await
+            {
+                d @ Decision::Allow { .. } => Ok((req, Some((limits.anonymous, d)))),
+                d @ Decision::Deny { retry_after } => {
+                    tracing::warn!(
+                        event = "rate_limited",
+                        scope = "ip",
+                        "anonymous caller over its rate limit"
+                    );
+                    Err((limits.anonymous, d, ApiError::TooManyRequests { retry_after }))
+                }
+            };
+        }
+    };
+    match state.limiter.check(&key, quota, state.clock.now()).await {
+        d @ Decision::Allow { .. } => Ok((req, Some((quota, d)))),
+        d @ Decision::Deny { retry_after } => {
+            tracing::warn!(event = "rate_limited", scope = "user", "user over its rate limit");
+            Err((quota, d, ApiError::TooManyRequests { retry_after }))
+        }
     }
 }
 

@@ -1,9 +1,18 @@
 //! Rate limiting with GCRA (the generic cell rate algorithm): each key has a
 //! "theoretical arrival time"; a request is allowed if it is not more than
 //! the burst tolerance ahead of now. One number per key, exact, and the
-//! same arithmetic in process and (later) in Redis.
+//! same arithmetic in process and in Redis.
+//!
+//! [`Limiter`] uses Redis when `REDIS_URL` is set, so all replicas share one
+//! budget per key. If Redis fails or is slow (over [`redis::TIMEOUT`]), the
+//! request is checked against this replica's in-process limiter instead:
+//! limits stay in force (per replica, so up to N times looser with N
+//! replicas) and the outage never turns into refused or failed requests.
+//! Each degraded check logs `event = "ratelimit_degraded"`.
 
+pub mod classes;
 pub mod memory;
+pub mod redis;
 
 use std::time::Duration;
 
@@ -24,7 +33,8 @@ impl Quota {
         Self { burst, period }
     }
 
-    fn emission_ms(&self) -> i64 {
+    /// Milliseconds between two requests at the steady rate.
+    pub fn emission_ms(&self) -> i64 {
         (self.period.as_millis() as i64 / i64::from(self.burst.max(1))).max(1)
     }
 }
@@ -58,6 +68,59 @@ pub fn gcra(tat_ms: Option<i64>, now: DateTime<Utc>, quota: Quota) -> (Decision,
     }
     let remaining = ((now_ms - allow_at) / emission).clamp(0, i64::from(u32::MAX)) as u32;
     (Decision::Allow { remaining }, Some(new_tat))
+}
+
+/// The limiter the service uses: Redis when configured, in-process otherwise or as fallback.
+pub struct Limiter {
+    memory: memory::MemoryLimiter,
+    shared: Option<redis::RedisLimiter>,
+}
+
+impl Limiter {
+    /// In-process only.
+    pub fn in_process() -> Self {
+        Self { memory: memory::MemoryLimiter::default(), shared: None }
+    }
+
+    /// Shared through Redis at `url`, with the in-process limiter as fallback.
+    pub fn shared(url: &str, prefix: &str) -> Result<Self, ::redis::RedisError> {
+        Ok(Self {
+            memory: memory::MemoryLimiter::default(),
+            shared: Some(redis::RedisLimiter::new(url, prefix)?),
+        })
+    }
+
+    /// Whether limits are shared across replicas.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Applies one request for `key`.
+    pub async fn check(&self, key: &str, quota: Quota, now: DateTime<Utc>) -> Decision {
+        if let Some(shared) = &self.shared {
+            match tokio::time::timeout(redis::TIMEOUT, shared.check(key, quota)).await {
+                Ok(Ok(decision)) => return decision,
+                Ok(Err(e)) => {
+                    tracing::warn!(event = "ratelimit_degraded", error = %e, "Redis limiter failed; limiting in process")
+                }
+                Err(_) => tracing::warn!(
+                    event = "ratelimit_degraded",
+                    "Redis limiter timed out; limiting in process"
+                ),
+            }
+        }
+        self.memory.check(key, quota, now)
+    }
+
+    /// Redis health for `/readyz` (`None` when not configured).
+    pub async fn shared_health(&self) -> Option<Result<(), String>> {
+        let shared = self.shared.as_ref()?;
+        Some(match tokio::time::timeout(redis::TIMEOUT * 4, shared.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        })
+    }
 }
 
 #[cfg(test)]
