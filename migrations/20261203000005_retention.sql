@@ -106,3 +106,24 @@ END $$;
 -- reads across day partitions. It replaces the plain (event_id, tapped_at) index.
 CREATE INDEX tap_logs_event_time_covering_idx ON tap_logs (event_id, tapped_at) INCLUDE (band_id, agent, head, device);
 DROP INDEX tap_logs_event_time_idx;
+
+-- The dashboard's hourly chart, maintained incrementally: ingest marks the
+-- (event, hour) pairs it touches as dirty; a background task recomputes
+-- them here. Reads trust only clean stored hours (analytics::hourly_rollup).
+CREATE TABLE analytics_hourly (
+    event_id     uuid NOT NULL,
+    hour         timestamptz NOT NULL,
+    taps         bigint NOT NULL,
+    unique_bands bigint NOT NULL,
+    repeats      bigint NOT NULL,
+    excluded     bigint NOT NULL,
+    ios          bigint NOT NULL,
+    android      bigint NOT NULL,
+    other        bigint NOT NULL,
+    PRIMARY KEY (event_id, hour)
+);
+CREATE TABLE analytics_dirty_hours (
+    event_id uuid NOT NULL,
+    hour     timestamptz NOT NULL,
+    PRIMARY KEY (event_id, hour)
+);

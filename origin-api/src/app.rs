@@ -98,6 +98,7 @@ pub async fn start_with_pool(
         None => tracing::warn!("EDGE_URL is not set: routing changes stay in the outbox until it is"),
     }
     tasks.push(tokio::spawn(housekeeping(db.clone(), Arc::clone(&clock))));
+    tasks.push(tokio::spawn(crate::analytics::hourly_rollup::run_forever(db.clone())));
     if let Some(hour) = config.retention_hour_utc {
         tasks.push(tokio::spawn(retention::schedule::run_forever(
             db.clone(),

@@ -16,6 +16,8 @@
 //! gives the same totals before and after the job runs (for ranges aligned
 //! to whole days, as the dashboard's are).
 
+pub mod hourly_rollup;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -135,11 +137,25 @@ async fn raw_hourly(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Hour>, sqlx::Error> {
-    // One sort and one pass (this is the dashboard's hot query): each hit is
-    // compared with the previous hit of its band in the same class. A band's
-    // first tap in an hour is one of that hour's unique bands; a tap within
-    // REPEAT_SECONDS of the previous one on the same UTC day is a repeat.
-    // "C" collation: band ids are ASCII, and locale-aware sorting costs twice as much.
+    // Hour-aligned ranges (the dashboard's) use the incrementally maintained roll-up.
+    if hourly_rollup::hour_of(from) == from && hourly_rollup::hour_of(to) == to {
+        return hourly_rollup::hours(db, event_id, from, to).await;
+    }
+    raw_range(db, event_id, from, to).await
+}
+
+/// Hours of `[from, to)` straight from raw taps, in one pass.
+async fn raw_range(
+    db: &PgPool,
+    event_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Hour>, sqlx::Error> {
+    // One sort and one pass: each hit is compared with the previous hit of its
+    // band in the same class (looking REPEAT_SECONDS before the range, as the
+    // roll-up does). A band's first tap in an hour is one of that hour's unique
+    // bands; a tap within REPEAT_SECONDS of the previous one on the same UTC day
+    // is a repeat. "C" collation: band ids are ASCII, and locale-aware sorting costs twice as much.
     sqlx::query_as(
         "SELECT date_trunc('hour', tapped_at) AS hour,
                 count(*) FILTER (WHERE counted) AS taps,
@@ -155,8 +171,10 @@ async fn raw_hourly(
              SELECT tapped_at, device, counted,
                     lag(tapped_at) OVER (PARTITION BY counted, band_id COLLATE \"C\" ORDER BY tapped_at) AS prev
              FROM (SELECT band_id, tapped_at, device, (agent = 'human' AND NOT head) AS counted
-                   FROM tap_logs WHERE event_id = $1 AND tapped_at >= $2 AND tapped_at < $3) hits
+                   FROM tap_logs
+                   WHERE event_id = $1 AND tapped_at >= $2 - make_interval(secs => $4) AND tapped_at < $3) hits
          ) classified
+         WHERE tapped_at >= $2
          GROUP BY 1 ORDER BY 1",
     )
     .bind(event_id)

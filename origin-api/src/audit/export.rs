@@ -54,7 +54,35 @@ pub enum Line {
         through_seq: i64,
         /// Its hash (hex).
         through_hash: String,
+        /// Audit key that authenticates header and trailer together.
+        key_id: String,
+        /// HMAC over both (hex): a file cut short and re-tailed does not verify.
+        mac: String,
     },
+}
+
+/// What the trailer's MAC covers: the header's bounds and the trailer's counts.
+fn envelope_mac(
+    secret: &[u8],
+    before: DateTime<Utc>,
+    after: (i64, &str),
+    rows: i64,
+    through: (i64, &str),
+) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return String::new() };
+    mac.update(
+        format!(
+            "{FORMAT}\n{}\n{}\n{}\n{rows}\n{}\n{}",
+            before.to_rfc3339(),
+            after.0,
+            after.1,
+            through.0,
+            through.1
+        )
+        .as_bytes(),
+    );
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// What an export wrote.
@@ -132,7 +160,7 @@ pub async fn export(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let exported = write_rows(&mut tx, out, before, after_seq, after_hash, Some(before)).await?;
+    let exported = write_rows(&mut tx, keys, out, before, after_seq, after_hash, Some(before)).await?;
     if exported.rows > 0 {
         let id = Uuid::now_v7();
         sqlx::query(
@@ -182,7 +210,7 @@ pub async fn export_since(
         Some((seq, prev)) => (seq - 1, prev),
         None => sqlx::query_as("SELECT seq, hash FROM audit_chain_head").fetch_one(&mut *tx).await?,
     };
-    let exported = write_rows(&mut tx, out, since, after_seq, after_hash, None).await?;
+    let exported = write_rows(&mut tx, keys, out, since, after_seq, after_hash, None).await?;
     let entry = super::Entry::new("audit.evidence_exported", "audit_log", exported.through_seq, None).after(
         serde_json::json!({
             "since": since, "first_seq": exported.first_seq, "through_seq": exported.through_seq,
@@ -197,6 +225,7 @@ pub async fn export_since(
 /// Writes header, the rows after `after_seq` (up to the first at or after `stop`, if any), and trailer.
 async fn write_rows(
     tx: &mut sqlx::PgConnection,
+    keys: &Keyring,
     out: &mut (dyn Write + Send),
     bound: DateTime<Utc>,
     after_seq: i64,
@@ -210,6 +239,7 @@ async fn write_rows(
         after_seq,
         after_hash: hex::encode(&after_hash),
     })?;
+    let after_hash_start = after_hash.clone();
     let (mut rows, mut through_seq, mut through_hash) = (0i64, after_seq, after_hash);
     {
         let mut stream = sqlx::query_as::<_, StoredRow>(
@@ -234,7 +264,17 @@ async fn write_rows(
             })?;
         }
     }
-    sink.line(&Line::Trailer { rows, through_seq, through_hash: hex::encode(&through_hash) })?;
+    let key = keys.signing_key();
+    let after_hex = hex::encode(&after_hash_start);
+    let through_hex = hex::encode(&through_hash);
+    let mac = envelope_mac(key.secret(), bound, (after_seq, &after_hex), rows, (through_seq, &through_hex));
+    sink.line(&Line::Trailer {
+        rows,
+        through_seq,
+        through_hash: through_hex,
+        key_id: key.id().to_string(),
+        mac,
+    })?;
     sink.out.flush()?;
     Ok(Exported { rows, first_seq: after_seq + 1, through_seq, sha256: hex::encode(sink.digest.finalize()) })
 }
@@ -244,6 +284,7 @@ async fn write_rows(
 pub fn verify_file(input: impl BufRead, keys: &Keyring) -> Result<i64, ExportError> {
     let malformed = |line: usize, reason: String| ExportError::Malformed { line, reason };
     let mut expected_prev: Option<(i64, String)> = None;
+    let mut header: Option<(DateTime<Utc>, i64, String)> = None;
     let mut rows = 0i64;
     let mut ended = false;
     for (i, text) in input.lines().enumerate() {
@@ -254,10 +295,11 @@ pub fn verify_file(input: impl BufRead, keys: &Keyring) -> Result<i64, ExportErr
         }
         let line: Line = serde_json::from_str(&text).map_err(|e| malformed(n, e.to_string()))?;
         match (line, &expected_prev) {
-            (Line::Header { format, after_seq, after_hash, .. }, None) if n == 1 => {
+            (Line::Header { format, before, after_seq, after_hash }, None) if n == 1 => {
                 if format != FORMAT {
                     return Err(malformed(n, format!("unknown format {format:?}")));
                 }
+                header = Some((before, after_seq, after_hash.clone()));
                 expected_prev = Some((after_seq, after_hash));
             }
             (Line::Row { row, prev_hash, hash }, Some((seq, prev))) => {
@@ -280,9 +322,27 @@ pub fn verify_file(input: impl BufRead, keys: &Keyring) -> Result<i64, ExportErr
                 expected_prev = Some((row.seq, hash));
                 rows += 1;
             }
-            (Line::Trailer { rows: claimed, through_seq, through_hash }, Some((seq, prev))) => {
+            (Line::Trailer { rows: claimed, through_seq, through_hash, key_id, mac }, Some((seq, prev))) => {
                 if claimed != rows || through_seq != *seq || &through_hash != prev {
                     return Err(malformed(n, "the trailer does not match the rows".into()));
+                }
+                let key =
+                    keys.get(&key_id).ok_or_else(|| malformed(n, format!("unknown audit key {key_id:?}")))?;
+                let Some((before, after_seq, after_hash)) = &header else {
+                    return Err(malformed(n, "no header".into()));
+                };
+                let expected = envelope_mac(
+                    key.secret(),
+                    *before,
+                    (*after_seq, after_hash),
+                    claimed,
+                    (through_seq, &through_hash),
+                );
+                if expected != mac {
+                    return Err(malformed(
+                        n,
+                        "header and trailer are not authentic (file cut or re-tailed)".into(),
+                    ));
                 }
                 ended = true;
             }

@@ -116,7 +116,7 @@ pub enum RetentionCommand {
         /// Count what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Act as if it were this moment (RFC 3339), e.g. to rehearse a future run.
+        /// Act as if it were this moment (RFC 3339): a past moment, or with --dry-run any moment.
         #[arg(long)]
         now: Option<DateTime<Utc>>,
     },
@@ -530,6 +530,14 @@ pub async fn run_with(
             Ok(ExitCode::SUCCESS)
         }
         Command::Retention(RetentionCommand::Run { dry_run, now }) => {
+            // Acting for a future moment would drop live taps, sessions and replay nonces early:
+            // rehearse it with --dry-run instead.
+            if let Some(at) = now
+                && !dry_run
+                && at > domain.now() + chrono::Duration::minutes(1)
+            {
+                bail!("--now {at} is in the future: only a --dry-run may act for a future moment");
+            }
             let options = RunOptions { as_of: now.unwrap_or_else(|| domain.now()), dry_run };
             let outcome =
                 retention::run(&domain.db, domain.audit_keys(), domain.clock(), config.retention, options)

@@ -54,6 +54,7 @@ pub async fn ingest(State(state): State<AppState>, req: Request) -> Result<Json<
         taps.push(tap);
     }
     let accepted = store::insert(&mut tx, &taps).await?;
+    crate::analytics::hourly_rollup::mark_dirty(&mut tx, &taps).await?;
     tx.commit().await?;
     let total = taps.len() as u64;
     tracing::info!(event = "taps_ingested", accepted, duplicates = total - accepted, key_id = %verified.key_id);

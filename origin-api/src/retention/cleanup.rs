@@ -22,19 +22,21 @@ struct Rule {
 
 const RULES: &[Rule] = &[
     Rule {
-        step: "password_resets_deleted",
+        // Not "password_…" or "…token…": the audit log redacts keys that look like secrets.
+        step: "reset_requests_deleted",
         table: "password_resets",
         condition: "expires_at < $1 OR used_at IS NOT NULL OR voided_at IS NOT NULL",
         cutoff: |t| t,
     },
     Rule {
         step: "sessions_deleted",
-        // Ended at least a day ago: the account page no longer lists them.
+        // Signed-in sessions that ended (expired, revoked, idle) at least a day ago.
         table: "sessions",
-        condition: "expires_at < $1 OR revoked_at < $1 OR last_seen_at < $1 - make_interval(mins => 1440 + IDLE)",
+        condition: "stage = 'full' AND (expires_at < $1 OR revoked_at < $1 OR last_seen_at < $1 - make_interval(mins => IDLE))",
         cutoff: |t| t - chrono::Duration::days(1),
     },
     Rule {
+        // Disjoint from the rule above, so a dry run counts each session once.
         step: "mfa_pending_deleted",
         table: "sessions",
         condition: "stage = 'mfa_pending' AND created_at < $1",

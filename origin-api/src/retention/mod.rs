@@ -134,17 +134,18 @@ pub async fn run(
 async fn steps(db: &PgPool, policy: Policy, options: RunOptions) -> Result<Counts, RetentionError> {
     let mut counts = Counts::new();
     let dry = options.dry_run;
-    if !dry {
-        counts.insert(
-            "partitions_created",
-            i64::from(crate::partitions::ensure_ahead(db, options.as_of).await?),
-        );
-    }
+    let created = if dry {
+        crate::partitions::missing_ahead(db, options.as_of).await?
+    } else {
+        i64::from(crate::partitions::ensure_ahead(db, options.as_of).await?)
+    };
+    counts.insert("partitions_created", created);
     let last_day = policy.last_expired_day(options.as_of);
     let summarised = rollup::summarise_due_days(db, last_day, dry).await?;
     counts.insert("days_summarised", summarised.days);
     counts.insert("taps_summarised", summarised.hits);
     let dropped = tap_partitions::drop_summarised(db, last_day, policy.batch, dry).await?;
+    counts.insert("hourly_rollup_rows_deleted", rollup::forget_hourly(db, last_day, dry).await?);
     counts.insert("partitions_dropped", dropped.partitions);
     counts.insert("taps_dropped", dropped.rows_in_partitions);
     counts.insert("default_partition_rows_deleted", dropped.rows_in_default);

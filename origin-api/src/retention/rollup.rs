@@ -158,3 +158,22 @@ pub async fn summarise_day(db: &PgPool, day: NaiveDate) -> Result<Option<i64>, s
     tx.commit().await?;
     Ok(Some(hits))
 }
+
+/// Drops the dashboard's hourly roll-up (and dirty marks) for days now read
+/// from the summary; returns the rows (or, dry, the rows due).
+pub async fn forget_hourly(db: &PgPool, last_day: NaiveDate, dry_run: bool) -> Result<i64, sqlx::Error> {
+    let end = day_start(last_day.succ_opt().unwrap_or(last_day));
+    if dry_run {
+        return sqlx::query_scalar("SELECT count(*) FROM analytics_hourly WHERE hour < $1")
+            .bind(end)
+            .fetch_one(db)
+            .await;
+    }
+    sqlx::query("DELETE FROM analytics_dirty_hours WHERE hour < $1").bind(end).execute(db).await?;
+    let gone = sqlx::query("DELETE FROM analytics_hourly WHERE hour < $1")
+        .bind(end)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(gone as i64)
+}

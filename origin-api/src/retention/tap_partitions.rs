@@ -49,9 +49,11 @@ pub async fn drop_summarised(
             .bind(last_day)
             .fetch_all(db)
             .await?;
+    // A dry run summarised nothing, but the real run summarises every due day before this step.
+    let droppable = |day: &NaiveDate| *day <= last_day && (dry_run || summarised.contains(day));
     let mut dropped = Dropped::default();
     for (day, name) in partition_days(db).await? {
-        if day > last_day || !summarised.contains(&day) {
+        if !droppable(&day) {
             continue;
         }
         // `name` matched ^tap_logs_p[0-9]{8}$ above: safe to splice as an identifier.
@@ -66,7 +68,8 @@ pub async fn drop_summarised(
         dropped.rows_in_partitions += rows;
     }
     // Rows in the default partition for summarised days (late or early arrivals).
-    let Some(through) = summarised.iter().max() else { return Ok(dropped) };
+    let through = if dry_run { Some(&last_day) } else { summarised.iter().max() };
+    let Some(through) = through else { return Ok(dropped) };
     let end = day_start(through.succ_opt().unwrap_or(*through));
     dropped.rows_in_default = if dry_run {
         sqlx::query_scalar("SELECT count(*) FROM tap_logs_default WHERE tapped_at < $1")
