@@ -54,6 +54,20 @@ impl ApiClient {
         }
     }
 
+    /// Sends `name: value` with every later request (e.g. `X-Forwarded-For` behind a trusted proxy).
+    pub fn extra_header(&mut self, name: &'static str, value: &str) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+        self.client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(20))
+            .default_headers(headers)
+            .build()
+            .expect("reqwest client");
+    }
+
     /// Sends a request; JSON body when `body` is not `Null`.
     pub async fn send(&self, method: Method, path: &str, body: Value) -> Answer {
         let mut req =

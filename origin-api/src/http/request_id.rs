@@ -16,11 +16,61 @@ pub struct RequestId(pub String);
 pub async fn assign(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), status = tracing::field::Empty);
-    let mut response = next.run(req).instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
+    // user_id and org_id are filled in by the authorization layer once it knows them.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        route = route.as_deref().unwrap_or("(unmatched)"),
+        status = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+        org_id = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    span.in_scope(|| {
+        tracing::info!(
+            event = "request",
+            status,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "handled"
+        );
+    });
+    let mut response = if status >= 400 { with_request_id_in_error(response, &id).await } else { response };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Largest JSON error body rewritten to carry the request id.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// Adds `error.request_id` to a JSON error body, so a user's report can be matched to the logs.
+async fn with_request_id_in_error(response: Response, id: &str) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut value) if value.get("error").is_some_and(serde_json::Value::is_object) => {
+            value["error"]["request_id"] = serde_json::Value::String(id.to_string());
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            axum::body::Body::from(value.to_string())
+        }
+        _ => axum::body::Body::from(bytes),
+    };
+    Response::from_parts(parts, body)
 }

@@ -275,6 +275,11 @@ async fn authorise(
     let refreshed = (now - issued_at > Duration::minutes(5)).then(|| {
         super::session_auth::session_cookie(&state.config, &state.jwt.issue(SessionClaims { sid, sub }, now))
     });
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(user.id));
+    if let Some(org) = user.org_id {
+        span.record("org_id", tracing::field::display(org));
+    }
     parts.extensions.insert(SessionContext { session, user, actor });
     Ok((Request::from_parts(parts, body), refreshed))
 }

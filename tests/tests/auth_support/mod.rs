@@ -288,6 +288,14 @@ pub fn assert_error_shape(what: &str, r: &Raw) {
     let err = r.json["error"].as_object().unwrap_or_else(|| panic!("{what}: no error object: {}", r.text));
     assert!(err["code"].as_str().is_some_and(|c| !c.is_empty()), "{what}: error.code: {}", r.text);
     assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: error.message: {}", r.text);
+    let header = r.headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    assert!(header.is_some(), "{what}: x-request-id header");
+    assert_eq!(
+        err.get("request_id").and_then(|v| v.as_str()),
+        header,
+        "{what}: error.request_id: {}",
+        r.text
+    );
     assert_no_leak(what, &r.text);
 }
 
