@@ -127,3 +127,11 @@ CREATE TABLE analytics_dirty_hours (
     hour     timestamptz NOT NULL,
     PRIMARY KEY (event_id, hour)
 );
+
+-- Band ids of purged bands, with the organisation that owned them: another
+-- organisation can never register them, so a band cannot silently change owner.
+CREATE TABLE reserved_band_ids (
+    band_id   text PRIMARY KEY,
+    org_id    uuid NOT NULL,
+    purged_at timestamptz NOT NULL
+);

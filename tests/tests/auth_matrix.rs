@@ -14,7 +14,8 @@ use chrono::{Duration, TimeZone};
 use origin_api::auth::jwt::{JwtKeys, SessionClaims};
 use origin_api::clock::{Clock, ManualClock};
 use origin_api::domain::actor::{Actor, Role};
-use origin_api::domain::events::NewWindow;
+use origin_api::domain::bands::{BandStatus, NewBand};
+use origin_api::domain::events::{NewEvent, NewWindow};
 use origin_api::domain::users::NewUser;
 use origin_api::http::routes::{MethodSpec, table};
 use reqwest::StatusCode;
@@ -73,6 +74,8 @@ const MATRIX: &[(&str, Kind)] = &[
     ("POST /api/v1/events", Kind::Tenant),
     ("GET /api/v1/events/{id}", Kind::Tenant),
     ("PATCH /api/v1/events/{id}", Kind::Tenant),
+    ("DELETE /api/v1/events/{id}", Kind::Tenant),
+    ("POST /api/v1/events/{id}/restore", Kind::Tenant),
     ("GET /api/v1/events/{id}/windows", Kind::Tenant),
     ("POST /api/v1/events/{id}/windows", Kind::Tenant),
     ("DELETE /api/v1/events/{id}/windows/{window_id}", Kind::Tenant),
@@ -80,6 +83,9 @@ const MATRIX: &[(&str, Kind)] = &[
     ("POST /api/v1/events/{id}/bands/import", Kind::Tenant),
     ("GET /api/v1/bands/{band_id}", Kind::Tenant),
     ("PATCH /api/v1/bands/{band_id}", Kind::Tenant),
+    ("DELETE /api/v1/bands/{band_id}", Kind::Tenant),
+    ("POST /api/v1/bands/{band_id}/restore", Kind::Tenant),
+    ("GET /api/v1/trash", Kind::Own),
     ("GET /api/v1/users", Kind::Admin),
     ("POST /api/v1/users", Kind::Admin),
     ("GET /api/v1/users/{id}", Kind::Admin),
@@ -276,9 +282,51 @@ impl Fixture {
     }
 
     /// The concrete path for a route pattern, creating throwaway resources where needed.
-    async fn concrete(&self, pattern: &str, client: &ApiClient) -> String {
+    async fn concrete(&self, method: MethodSpec, pattern: &str, client: &ApiClient) -> String {
         let w = &self.world;
         let mut path = pattern.to_string();
+        // Deleting and restoring act on throwaway resources of org A, so the rest of the matrix keeps its own.
+        let cli = Actor::cli();
+        let domain = self.origin.domain();
+        match (method, pattern) {
+            (
+                MethodSpec::Delete | MethodSpec::Post,
+                "/api/v1/events/{id}" | "/api/v1/events/{id}/restore",
+            ) => {
+                let event = domain
+                    .create_event(
+                        &cli,
+                        NewEvent { org_id: w.org_a, name: "Throwaway".into(), ..Default::default() },
+                    )
+                    .await
+                    .unwrap();
+                if pattern.ends_with("/restore") {
+                    domain.delete_event(&cli, event.id).await.unwrap();
+                }
+                return pattern.replace("{id}", &event.id.to_string());
+            }
+            (
+                MethodSpec::Delete | MethodSpec::Post,
+                "/api/v1/bands/{band_id}" | "/api/v1/bands/{band_id}/restore",
+            ) => {
+                let id =
+                    format!("TMP{}", uuid::Uuid::new_v4().simple().to_string()[..12].to_ascii_uppercase());
+                let band_id = shared::BandId::parse(&id).unwrap();
+                let band = NewBand {
+                    line: 2,
+                    band_id: band_id.clone(),
+                    label: String::new(),
+                    status: BandStatus::Active,
+                    override_url: None,
+                };
+                domain.import_bands(&cli, w.event_a, vec![band], Vec::new()).await.unwrap();
+                if pattern.ends_with("/restore") {
+                    domain.delete_band(&cli, &band_id).await.unwrap();
+                }
+                return pattern.replace("{band_id}", &id);
+            }
+            _ => {}
+        }
         if path.contains("{window_id}") {
             let start = self.clock.now() + Duration::days(30 + rand::random::<u16>() as i64);
             let window = self
@@ -468,7 +516,7 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
         for route in table() {
             let key = format!("{} {}", route.method.method(), route.path);
             let kind = entries[key.as_str()];
-            let path = fixture.concrete(route.path, &client).await;
+            let path = fixture.concrete(route.method, route.path, &client).await;
             let what = format!("{caller:?} {} {path}", route.method.method());
             if is_page(route.path) {
                 let answer = match route.method {

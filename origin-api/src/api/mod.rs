@@ -9,4 +9,5 @@ pub mod json;
 pub mod mfa;
 pub mod orgs;
 pub mod sessions;
+pub mod trash;
 pub mod users;

@@ -175,6 +175,21 @@ impl Domain {
                 });
             }
         }
+        // Ids of purged bands stay with the organisation that had them.
+        let reserved: Vec<String> = sqlx::query_scalar(
+            "SELECT band_id FROM reserved_band_ids WHERE band_id = ANY($1) AND org_id <> $2",
+        )
+        .bind(&ids)
+        .bind(event.org_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for b in bands.iter().filter(|b| reserved.iter().any(|r| r == b.band_id.as_str())) {
+            errors.push(RowError {
+                line: b.line,
+                band_id: Some(b.band_id.to_string()),
+                reason: "band id is reserved: it belonged to another organisation".into(),
+            });
+        }
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.line);
             return Ok(ImportOutcome::Rejected { errors });

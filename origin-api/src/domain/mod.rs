@@ -9,6 +9,7 @@ pub mod bands;
 pub mod error;
 pub mod events;
 pub mod orgs;
+pub mod trash;
 pub mod users;
 pub mod validate;
 

@@ -107,6 +107,8 @@ routes! {
     Post   "/api/v1/events"                             => User    api::events::create,
     Get    "/api/v1/events/{id}"                        => User    api::events::get,
     Patch  "/api/v1/events/{id}"                        => User    api::events::update,
+    Delete "/api/v1/events/{id}"                        => User    api::trash::delete_event,
+    Post   "/api/v1/events/{id}/restore"                => User    api::trash::restore_event,
     Get    "/api/v1/events/{id}/windows"                => User    api::events::windows,
     Post   "/api/v1/events/{id}/windows"                => User    api::events::add_window,
     Delete "/api/v1/events/{id}/windows/{window_id}"    => User    api::events::remove_window,
@@ -114,6 +116,9 @@ routes! {
     Post   "/api/v1/events/{id}/bands/import"           => User    api::bands::import,
     Get    "/api/v1/bands/{band_id}"                    => User    api::bands::get,
     Patch  "/api/v1/bands/{band_id}"                    => User    api::bands::update,
+    Delete "/api/v1/bands/{band_id}"                    => User    api::trash::delete_band,
+    Post   "/api/v1/bands/{band_id}/restore"            => User    api::trash::restore_band,
+    Get    "/api/v1/trash"                              => User    api::trash::list,
 
     Get    "/api/v1/users"                              => Admin   api::users::list,
     Post   "/api/v1/users"                              => Admin   api::users::invite,

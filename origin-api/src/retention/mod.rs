@@ -11,6 +11,7 @@
 pub mod cleanup;
 pub mod job_runs;
 pub mod lock;
+pub mod purge_deleted;
 pub mod rollup;
 pub mod schedule;
 pub mod tap_partitions;
@@ -105,7 +106,7 @@ pub async fn run(
         return Ok(Outcome::Skipped);
     };
     let run_id = job_runs::start(db, JOB, options, clock.now()).await?;
-    let result = steps(db, policy, options).await;
+    let result = steps(db, keys, clock, policy, options).await;
     let outcome = match result {
         Ok(counts) => {
             job_runs::finish(db, run_id, clock.now(), &counts).await?;
@@ -131,7 +132,13 @@ pub async fn run(
 }
 
 /// The steps in their safe order.
-async fn steps(db: &PgPool, policy: Policy, options: RunOptions) -> Result<Counts, RetentionError> {
+async fn steps(
+    db: &PgPool,
+    keys: &Keyring,
+    clock: &dyn Clock,
+    policy: Policy,
+    options: RunOptions,
+) -> Result<Counts, RetentionError> {
     let mut counts = Counts::new();
     let dry = options.dry_run;
     let created = if dry {
@@ -152,6 +159,9 @@ async fn steps(db: &PgPool, policy: Policy, options: RunOptions) -> Result<Count
     for (step, n) in cleanup::run(db, options.as_of, policy.batch, dry).await? {
         counts.insert(step, n);
     }
+    let purged = purge_deleted::run(db, keys, clock, options.as_of, policy.batch, dry).await?;
+    counts.insert("deleted_bands_purged", purged.bands);
+    counts.insert("deleted_events_purged", purged.events);
     counts.insert("audit_rows_purged", audit_purge::run(db, options.as_of, policy, dry).await?);
     Ok(counts)
 }

@@ -1,0 +1,65 @@
+//! Deleting and restoring events and bands (soft deletes, 30 days to undo).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use shared::BandId;
+use uuid::Uuid;
+
+use crate::domain::trash::TrashItem;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::PathParam;
+use crate::http::session_auth::SessionContext;
+
+fn band_id(raw: &str) -> Result<BandId, ApiError> {
+    BandId::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// `DELETE /api/v1/events/{id}`: the event and its bands leave the edge; restorable for 30 days.
+pub async fn delete_event(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.delete_event(&ctx.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/events/{id}/restore`.
+pub async fn restore_event(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.restore_event(&ctx.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/bands/{band_id}`.
+pub async fn delete_band(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.delete_band(&ctx.actor, &band_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/bands/{band_id}/restore`.
+pub async fn restore_band(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.restore_band(&ctx.actor, &band_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/trash`: what the caller can still restore.
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+) -> Result<Json<Vec<TrashItem>>, ApiError> {
+    Ok(Json(state.domain.list_trash(&ctx.actor).await?))
+}

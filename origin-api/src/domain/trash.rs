@@ -1,0 +1,180 @@
+//! Soft deletes of events and bands: a deleted one disappears everywhere
+//! (API, dashboard, and the edge, whose KV records are removed through the
+//! outbox) but can be restored for [`RESTORE_DAYS`] days, by an ADMIN or by
+//! its own organisation; after that the retention job purges it for good.
+//! Deleting an event takes its bands with it, and restoring it brings back
+//! exactly those. Band ids are never reused by another organisation.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::actor::Actor;
+use super::{Domain, DomainError};
+use crate::audit::Entry;
+use crate::kv_sync;
+
+/// Days a deleted event or band can be restored.
+pub const RESTORE_DAYS: i64 = 30;
+
+/// Something in the trash.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TrashItem {
+    /// `event` or `band`.
+    pub kind: String,
+    /// Event id or band id.
+    pub id: String,
+    /// Event name or band label.
+    pub name: String,
+    /// Owning organisation.
+    pub org_id: Uuid,
+    /// When it was deleted.
+    pub deleted_at: DateTime<Utc>,
+    /// Last moment it can be restored.
+    pub restorable_until: DateTime<Utc>,
+}
+
+impl Domain {
+    /// Soft-deletes an event and its live bands; the edge forgets them.
+    pub async fn delete_event(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
+        let mut tx = self.begin().await?;
+        let event = super::events::lock_event(&mut tx, actor, id).await?;
+        let now = self.now();
+        sqlx::query("UPDATE events SET deleted_at = $2, deleted_by = $3 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .bind(actor.user_id())
+            .execute(&mut *tx)
+            .await?;
+        let bands: Vec<String> = sqlx::query_scalar(
+            "UPDATE bands SET deleted_at = $2, deleted_by = $3 WHERE event_id = $1 AND deleted_at IS NULL RETURNING band_id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(actor.user_id())
+        .fetch_all(&mut *tx)
+        .await?;
+        let entry = Entry::new("event.deleted", "event", id, Some(event.org_id))
+            .before(&event)
+            .after(serde_json::json!({ "bands_deleted": bands.len(), "restorable_days": RESTORE_DAYS }));
+        self.audit(&mut tx, actor, entry).await?;
+        kv_sync::outbox::enqueue_event(&mut tx, id).await?;
+        for chunk in bands.chunks(5_000) {
+            kv_sync::outbox::enqueue_bands(&mut tx, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Restores a deleted event and the bands deleted with it.
+    pub async fn restore_event(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
+        let mut tx = self.begin().await?;
+        let (org_id, deleted_at): (Uuid, DateTime<Utc>) = sqlx::query_as(
+            "SELECT org_id, deleted_at FROM events
+             WHERE id = $1 AND deleted_at IS NOT NULL AND ($2::uuid IS NULL OR org_id = $2) FOR UPDATE",
+        )
+        .bind(id)
+        .bind(actor.org_scope().filter())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        self.check_restorable(deleted_at)?;
+        sqlx::query("UPDATE events SET deleted_at = NULL, deleted_by = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let bands = sqlx::query(
+            "UPDATE bands SET deleted_at = NULL, deleted_by = NULL WHERE event_id = $1 AND deleted_at = $2",
+        )
+        .bind(id)
+        .bind(deleted_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let entry = Entry::new("event.restored", "event", id, Some(org_id))
+            .after(serde_json::json!({ "bands_restored": bands, "deleted_at": deleted_at }));
+        self.audit(&mut tx, actor, entry).await?;
+        kv_sync::outbox::enqueue_event_with_bands(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Soft-deletes one band; the edge forgets it (taps go to the fallback as unknown).
+    pub async fn delete_band(&self, actor: &Actor, band_id: &shared::BandId) -> Result<(), DomainError> {
+        let mut tx = self.begin().await?;
+        let org_id: Uuid = sqlx::query_scalar(
+            "UPDATE bands SET deleted_at = $3, deleted_by = $4
+             WHERE band_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR org_id = $2) RETURNING org_id",
+        )
+        .bind(band_id.as_str())
+        .bind(actor.org_scope().filter())
+        .bind(self.now())
+        .bind(actor.user_id())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let entry = Entry::new("band.deleted", "band", band_id.as_str(), Some(org_id))
+            .after(serde_json::json!({ "restorable_days": RESTORE_DAYS }));
+        self.audit(&mut tx, actor, entry).await?;
+        kv_sync::outbox::enqueue_bands(&mut tx, &[band_id.as_str().to_string()]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Restores a deleted band (its event must not be deleted).
+    pub async fn restore_band(&self, actor: &Actor, band_id: &shared::BandId) -> Result<(), DomainError> {
+        let mut tx = self.begin().await?;
+        let (org_id, deleted_at, event_deleted): (Uuid, DateTime<Utc>, bool) = sqlx::query_as(
+            "SELECT b.org_id, b.deleted_at, e.deleted_at IS NOT NULL FROM bands b JOIN events e ON e.id = b.event_id
+             WHERE b.band_id = $1 AND b.deleted_at IS NOT NULL AND ($2::uuid IS NULL OR b.org_id = $2)
+             FOR UPDATE OF b",
+        )
+        .bind(band_id.as_str())
+        .bind(actor.org_scope().filter())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        self.check_restorable(deleted_at)?;
+        if event_deleted {
+            return Err(DomainError::Conflict("its event is deleted: restore the event first".into()));
+        }
+        sqlx::query("UPDATE bands SET deleted_at = NULL, deleted_by = NULL WHERE band_id = $1")
+            .bind(band_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let entry = Entry::new("band.restored", "band", band_id.as_str(), Some(org_id))
+            .after(serde_json::json!({ "deleted_at": deleted_at }));
+        self.audit(&mut tx, actor, entry).await?;
+        kv_sync::outbox::enqueue_bands(&mut tx, &[band_id.as_str().to_string()]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deleted events and bands the actor may still restore, newest first.
+    pub async fn list_trash(&self, actor: &Actor) -> Result<Vec<TrashItem>, DomainError> {
+        let since = self.now() - chrono::Duration::days(RESTORE_DAYS);
+        Ok(sqlx::query_as(
+            "SELECT 'event' AS kind, id::text AS id, name, org_id, deleted_at,
+                    deleted_at + make_interval(days => $3) AS restorable_until
+             FROM events WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
+             UNION ALL
+             SELECT 'band', band_id, label, org_id, deleted_at, deleted_at + make_interval(days => $3)
+             FROM bands WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
+             ORDER BY deleted_at DESC LIMIT 1000",
+        )
+        .bind(since)
+        .bind(actor.org_scope().filter())
+        .bind(RESTORE_DAYS as i32)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    fn check_restorable(&self, deleted_at: DateTime<Utc>) -> Result<(), DomainError> {
+        if self.now() - deleted_at > chrono::Duration::days(RESTORE_DAYS) {
+            return Err(DomainError::Conflict(format!(
+                "deleted more than {RESTORE_DAYS} days ago: it can no longer be restored"
+            )));
+        }
+        Ok(())
+    }
+}
