@@ -81,6 +81,7 @@ pub async fn start_with_pool(
             None => Limiter::in_process(),
         }),
         mailer: Mailer::from_config(&config)?,
+        metrics: crate::metrics::Metrics::default(),
     };
     let mut tasks = Vec::new();
 

@@ -66,6 +66,8 @@ pub struct Config {
     pub kv_push_max_backoff: Duration,
     /// `RETENTION_TAP_DAYS` (default 90) and `RETENTION_AUDIT_MONTHS` (default and minimum 13).
     pub retention: crate::retention::Policy,
+    /// `METRICS_TOKEN`: bearer token a Prometheus scraper presents (no `/metrics` without it).
+    pub metrics_token: Option<SecretString>,
     /// `REDIS_URL`: shared rate limits across replicas (in-process limits without it).
     pub redis_url: Option<SecretString>,
     /// Production runs with plaintext Redis because `REDIS_ALLOW_PLAINTEXT=1` (warned at every start).
@@ -228,6 +230,13 @@ impl Config {
                 Some(hour)
             }
         };
+        let metrics_token = get("METRICS_TOKEN").filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 32) {
+            return Err(ConfigError::Invalid {
+                var: "METRICS_TOKEN",
+                reason: "must be at least 32 characters".into(),
+            });
+        }
         let redis_url = get("REDIS_URL").filter(|u| !u.trim().is_empty());
         let mut redis_plaintext_override = false;
         if let Some(url) = &redis_url {
@@ -270,6 +279,7 @@ impl Config {
             retention: crate::retention::Policy { tap_days, audit_months, ..Default::default() },
             retention_hour_utc,
             redis_url: redis_url.map(SecretString::from),
+            metrics_token: metrics_token.map(SecretString::from),
             redis_plaintext_override,
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "sm:rl".into()),
             rate_limits,

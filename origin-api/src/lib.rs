@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod key_rotation;
 pub mod kv_sync;
 pub mod mail;
+pub mod metrics;
 pub mod mfa;
 pub mod partitions;
 pub mod ratelimit;

@@ -43,11 +43,14 @@ enum Kind {
     Tenant,
     /// ADMIN only.
     Admin,
+    /// Only the metrics scraper's bearer token: no session opens it.
+    Scraper,
 }
 
 const MATRIX: &[(&str, Kind)] = &[
     ("GET /healthz", Kind::Public),
     ("GET /readyz", Kind::Public),
+    ("GET /metrics", Kind::Scraper),
     ("POST /internal/v1/taps", Kind::Signed),
     ("GET /internal/v1/bands/{id}", Kind::Signed),
     ("POST /api/v1/auth/login", Kind::Public),
@@ -142,7 +145,9 @@ const MATRIX: &[(&str, Kind)] = &[
 /// Dashboard pages answer refusals for people: a redirect to sign in (or to
 /// enrol), an HTML error page; the API answers JSON.
 fn is_page(path: &str) -> bool {
-    !(path.starts_with("/api/") || path.starts_with("/internal/") || path == "/healthz" || path == "/readyz")
+    !(path.starts_with("/api/")
+        || path.starts_with("/internal/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics"))
 }
 
 /// Who is calling.
@@ -189,7 +194,7 @@ fn expected(kind: Kind, caller: Caller) -> Expect {
     use Expect::*;
     match kind {
         Kind::Public => Allowed,
-        Kind::Signed => Unauthenticated,
+        Kind::Signed | Kind::Scraper => Unauthenticated,
         Kind::Pending => {
             if caller == MfaPending {
                 Allowed
@@ -464,7 +469,8 @@ fn check(answer: &Answer, expect: Expect, what: &str) {
 #[tokio::test]
 async fn every_route_answers_every_caller_as_the_matrix_says() {
     let db = TestDb::new().await;
-    let options = OriginOptions { jwt_keys: keys::random_key_spec("jwt"), ..OriginOptions::default() };
+    let mut options = OriginOptions { jwt_keys: keys::random_key_spec("jwt"), ..OriginOptions::default() };
+    options.extra.push(("METRICS_TOKEN", format!("scrape-{}", uuid::Uuid::new_v4().simple())));
     let jwt = JwtKeys::new(keys::keyring(&options.jwt_keys));
     let clock = Arc::new(ManualClock::new(chrono::Utc.timestamp_opt(unix_now() / 30 * 30, 0).unwrap()));
     let origin = Origin::start_with_clock(&db, options, clock.clone() as Arc<dyn Clock>).await;

@@ -106,3 +106,74 @@ async fn readiness_follows_the_database_schema() {
     // Liveness is not readiness: the process is still up.
     assert_eq!(http::client().get(origin.url("/healthz")).send().await.unwrap().status(), 200);
 }
+
+/// `/metrics` exists only with `METRICS_TOKEN`, answers only to it, and reports
+/// requests by route (never concrete paths), ingested taps, the outbox backlog
+/// and the last retention run.
+#[tokio::test]
+async fn metrics_are_protected_and_report_routes_taps_backlog_and_retention() {
+    let db = TestDb::new().await;
+    let token = "m".repeat(12) + &uuid::Uuid::new_v4().simple().to_string();
+    let mut options = OriginOptions::default();
+    options.extra.push(("METRICS_TOKEN", token.clone()));
+    let origin = Origin::start(&db, options.clone()).await;
+    let scrape = |auth: Option<String>| {
+        let url = origin.url("/metrics");
+        async move {
+            let mut req = http::client().get(url);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, 401);
+    assert_eq!(scrape(Some(format!("Bearer {token}x"))).await.0, 401);
+    assert_eq!(scrape(Some(token.clone())).await.0, 401, "the Bearer scheme is required");
+
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = serde_json::to_vec(&serde_json::json!({ "taps": [{
+        "id": system_tests::taps::id_at(now_ms), "band_id": "METRIC01", "ts_ms": now_ms,
+        "outcome": "unknown_band", "head": false, "agent": "human", "device": "ios"
+    }] }))
+    .unwrap();
+    for _ in 0..2 {
+        let signed = keys::sign_now(&origin.options.keyring(), "POST", "/internal/v1/taps", &body);
+        let r = keys::apply(http::client().post(origin.url("/internal/v1/taps")), &signed)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let event = uuid::Uuid::now_v7();
+    http::client().get(origin.url(&format!("/api/v1/events/{event}"))).send().await.unwrap();
+    let (code, out) = cli(&db, &options, &["retention", "run"]).await;
+    assert!(succeeded(code), "{out}");
+
+    let (status, text) = scrape(Some(format!("Bearer {token}"))).await;
+    assert_eq!(status, 200);
+    for needle in [
+        "sparkmotion_taps_ingested_total{result=\"accepted\"} 1",
+        "sparkmotion_taps_ingested_total{result=\"duplicate\"} 1",
+        "route=\"/internal/v1/taps\"",
+        "route=\"/api/v1/events/{id}\"",
+        "sparkmotion_kv_outbox_backlog 0",
+        "sparkmotion_retention_last_run_success 1",
+        "sparkmotion_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+    }
+    assert!(!text.contains(&event.to_string()), "concrete paths never become labels");
+
+    // Without a token configured there is no endpoint at all.
+    let plain = Origin::start(&db, OriginOptions::default()).await;
+    let r = http::client()
+        .get(plain.url("/metrics"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

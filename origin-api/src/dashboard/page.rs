@@ -233,7 +233,9 @@ pub async fn home() -> Response {
 
 /// Whether a path is a dashboard page (as opposed to the API or the edge's routes).
 pub fn is_page(path: &str) -> bool {
-    !(path.starts_with("/api/") || path.starts_with("/internal/") || path == "/healthz")
+    !(path.starts_with("/api/")
+        || path.starts_with("/internal/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics"))
 }
 
 /// A safe redirect target after sign-in: a local path only (no `//host`, no scheme).

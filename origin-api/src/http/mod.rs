@@ -38,6 +38,8 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Outgoing mail.
     pub mailer: Mailer,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The whole router.
@@ -62,13 +64,48 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), security_headers::apply))
-        .layer(middleware::from_fn(request_id::assign))
+        .layer(middleware::from_fn_with_state(state.clone(), request_id::assign))
         .with_state(state)
 }
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `GET /metrics`: Prometheus text, for a scraper presenting `Authorization: Bearer $METRICS_TOKEN`
+/// (404 when no token is configured, 401 for a missing or wrong one).
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use secrecy::ExposeSecret;
+    use subtle::ConstantTimeEq;
+    let Some(token) = &state.config.metrics_token else {
+        return ApiError::NotFound.into_response();
+    };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = token.expose_secret().as_bytes();
+    if presented.len() != expected.len() || !bool::from(presented.as_bytes().ct_eq(expected)) {
+        tracing::warn!(event = "metrics_unauthorized", "metrics scrape without the right token");
+        return ApiError::Unauthorized.into_response();
+    }
+    match state.metrics.render(&state.domain.db).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// `GET /readyz`: the database answers and its schema is this binary's (503 otherwise, with the

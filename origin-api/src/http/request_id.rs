@@ -13,10 +13,15 @@ use tracing::Instrument;
 pub struct RequestId(pub String);
 
 /// Assigns a fresh id, opens the request span, and echoes the id back.
-pub async fn assign(mut req: Request, next: Next) -> Response {
+pub async fn assign(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
     let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
+    let method = req.method().clone();
     // user_id and org_id are filled in by the authorization layer once it knows them.
     let span = tracing::info_span!(
         "request",
@@ -32,6 +37,12 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.record("status", status);
+    state.metrics.request(
+        route.as_deref().unwrap_or("(unmatched)"),
+        method.as_str(),
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             event = "request",

@@ -77,6 +77,7 @@ macro_rules! routes {
 routes! {
     Get    "/healthz"                                   => Public  super::healthz,
     Get    "/readyz"                                    => Public  super::readyz,
+    Get    "/metrics"                                   => Public  super::metrics,
     Post   "/internal/v1/taps"                          => Signed  ingest::ingest,
     Get    "/internal/v1/bands/{id}"                    => Signed  band_lookup::lookup,
 

@@ -147,7 +147,7 @@ async fn rate_limit(
     req: Request,
 ) -> Result<(Request, Option<(Quota, Decision)>), Refusal> {
     // The edge's signed calls, and probes that must answer while the service is under load.
-    if access == Access::Signed || matches!(req.uri().path(), "/healthz" | "/readyz") {
+    if access == Access::Signed || matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return Ok((req, None));
     }
     let limits = state.config.rate_limits;

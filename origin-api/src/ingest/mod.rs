@@ -57,6 +57,7 @@ pub async fn ingest(State(state): State<AppState>, req: Request) -> Result<Json<
     crate::analytics::hourly_rollup::mark_dirty(&mut tx, &taps).await?;
     tx.commit().await?;
     let total = taps.len() as u64;
+    state.metrics.taps(accepted, total - accepted);
     tracing::info!(event = "taps_ingested", accepted, duplicates = total - accepted, key_id = %verified.key_id);
     Ok(Json(TapBatchResult { accepted, duplicates: total - accepted }))
 }
