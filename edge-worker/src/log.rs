@@ -36,3 +36,15 @@ pub fn warn(event: &str, fields: &[(&str, &str)]) {
 pub fn error(event: &str, fields: &[(&str, &str)]) {
     console_error!("{}", line("error", event, fields));
 }
+
+/// Informational line carrying one already-serialised JSON object (e.g. a tap) under `key`.
+pub fn info_with_json(event: &str, key: &str, json_object: &str) {
+    let mut out = line("info", event, &[]);
+    out.pop();
+    out.push(',');
+    push_json_string(&mut out, key);
+    out.push(':');
+    out.push_str(json_object);
+    out.push('}');
+    console_log!("{}", out);
+}

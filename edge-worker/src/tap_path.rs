@@ -62,7 +62,11 @@ pub async fn handle(
         colo,
     };
     match serde_json::to_string(&tap) {
-        Ok(message) => bindings::enqueue(env, ctx, &message),
+        Ok(message) => {
+            bindings::enqueue(env, ctx, &message);
+            // One line per tap: the tap as queued (no IP, no user agent by construction).
+            log::info_with_json("tap", "tap", &message);
+        }
         Err(e) => log::error("tap_enqueue_failed", &[("reason", &e.to_string())]),
     }
 

@@ -104,3 +104,41 @@ async fn failed_deliveries_are_retried_until_every_tap_arrives() {
     })
     .await;
 }
+
+/// Each tap is one JSON log line at the edge (the tap as queued) and each
+/// delivered batch another; neither carries the client's IP or user agent.
+#[tokio::test]
+async fn each_tap_and_each_delivered_batch_is_one_json_log_line_without_personal_data() {
+    let (edge, receiver, _org, ev) = edge_with_receiver().await;
+    let r = http::client()
+        .get(edge.url("/TAPPER01"))
+        .header("user-agent", IPHONE)
+        .header("x-forwarded-for", "198.51.100.23")
+        .header("cf-connecting-ip", "198.51.100.23")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    system_tests::eventually("the tap to be delivered", Duration::from_secs(30), || async {
+        (!receiver.taps().is_empty()).then_some(())
+    })
+    .await;
+    system_tests::eventually("the delivery to be logged", Duration::from_secs(10), || async {
+        edge.log().contains("\"event\":\"tap_batch_delivered\"").then_some(())
+    })
+    .await;
+    let log = edge.log();
+    let tap_lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "tap")
+        .collect();
+    assert_eq!(tap_lines.len(), 1, "one line per tap:\n{log}");
+    let tap = &tap_lines[0]["tap"];
+    assert_eq!(tap["band_id"], "TAPPER01");
+    assert_eq!(tap["event_id"], ev.to_string());
+    assert_eq!(tap["device"], "ios");
+    assert!(!log.contains("198.51.100.23"), "no client IP in the edge logs");
+    assert!(!log.contains("iPhone OS 17_5"), "no raw user agent in the edge logs");
+}
