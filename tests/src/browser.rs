@@ -136,6 +136,27 @@ impl Browser {
         self.find(css).await.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
     }
 
+    /// Marks the current document, so [`Browser::wait_for_new_page`] can tell when it was replaced.
+    pub async fn mark_page(&self) {
+        self.js("window.__smOldPage = true;").await;
+    }
+
+    /// Waits until the document marked by [`Browser::mark_page`] has been replaced by a loaded one
+    /// (a form posted back to the same path looks like no navigation at all by URL).
+    pub async fn wait_for_new_page(&self) {
+        for _ in 0..100 {
+            let state = self
+                .client
+                .execute("return window.__smOldPage === true ? 'old' : document.readyState;", vec![])
+                .await;
+            if matches!(state, Ok(Value::String(ref s)) if s == "complete") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no new page loaded after 10 s (still at {})", self.path().await)
+    }
+
     /// Waits until the page's path starts with `prefix`.
     pub async fn wait_for_path(&self, prefix: &str) -> String {
         let mut last = String::new();

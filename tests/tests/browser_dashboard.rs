@@ -88,8 +88,9 @@ async fn an_admin_sets_up_an_event_in_the_browser_and_sees_an_edge_tap_in_its_an
     screenshots(&b, "mfa-enrol").await;
     let secret = base32_decode(&b.text(".hint code").await);
     b.fill("#code", &code_at(&secret, unix_now())).await;
+    b.mark_page().await;
     b.click("form[action='/mfa/enrol'] button[type=submit]").await;
-    b.wait_for_path("/mfa/enrol").await;
+    b.wait_for_new_page().await;
     assert_eq!(b.count("ul.codes li").await, 10, "ten recovery codes are shown once");
     b.click("a.button[href='/events']").await;
     b.wait_for_path("/events").await;
@@ -129,8 +130,9 @@ async fn an_admin_sets_up_an_event_in_the_browser_and_sees_an_edge_tap_in_its_an
     b.set_value("#w-start", &fmt(now - chrono::Duration::hours(1))).await;
     b.set_value("#w-end", &fmt(now + chrono::Duration::hours(2))).await;
     b.fill("#w-url", "https://example.com/browser-live").await;
+    b.mark_page().await;
     b.click("form[action$='/windows'] button[type=submit]").await;
-    b.wait_for_path(&event_path).await;
+    b.wait_for_new_page().await;
     assert_eq!(b.count("svg.timeline rect.win").await, 1, "the window is on the timeline");
     assert_eq!(
         b.text("section[aria-labelledby='now-h'] a").await,
@@ -345,11 +347,12 @@ async fn forms_without_the_csrf_token_fail_and_scripts_cannot_read_the_session_c
     ] {
         b.open(&event_page).await;
         b.fill("section[aria-labelledby='edit-h'] #name", "Renamed").await;
+        b.mark_page().await;
         b.js(&format!(
             "var f = document.querySelector(\"section[aria-labelledby='edit-h'] form\"); {tamper} f.submit();"
         ))
         .await;
-        b.wait_for_path(&event_page).await;
+        b.wait_for_new_page().await;
         assert_eq!(b.text("h1").await, "Not allowed", "a form {what}");
         assert_eq!(name().await, before, "a form {what} changed nothing");
     }
