@@ -23,6 +23,7 @@ test: edge
 bench: bench-edge bench-ingest bench-retention
 
 bench-edge: edge
+	@command -v wrk >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk || { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }; }
 	@node bench/edge/bench.mjs
 
 bench-ingest: setup

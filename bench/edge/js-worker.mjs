@@ -73,7 +73,10 @@ export default {
     const { agent, device } = classify(request.headers.get("user-agent"));
     const cf = request.cf || {};
     const tap = { id: uuidv7(), band_id: bandId, event_id: band?.event_id, org_id: band?.org_id, ts_ms: now, outcome, head, agent, device, country: cf.country, colo: cf.colo };
-    ctx.waitUntil(env.TAPS.send(JSON.stringify(tap)).catch((e) => console.error("tap_enqueue_failed", e)));
+    const message = JSON.stringify(tap);
+    ctx.waitUntil(env.TAPS.send(message).catch((e) => console.error("tap_enqueue_failed", e)));
+    // Same per-tap log line as the Rust worker.
+    console.log(`{"level":"info","event":"tap","tap":${message}}`);
     return new Response(null, { status: 302, headers: { ...HEADERS, location } });
   },
 };
