@@ -63,6 +63,8 @@ pub async fn deliver(batch: &MessageBatch<String>, env: &Env) {
     }
     body.push_str("]}");
 
+    // One id per delivery attempt, in the edge's log line and the origin's.
+    let request_id = format!("batch-{}", crate::nonce::fresh().unwrap_or_default());
     let outcome = signed_fetch::send(
         &keyring,
         Method::Post,
@@ -70,17 +72,24 @@ pub async fn deliver(batch: &MessageBatch<String>, env: &Env) {
         INGEST_PATH,
         Some(body.as_bytes()),
         DELIVERY_TIMEOUT_MS,
+        &request_id,
     )
     .await
     .map(|r| r.status_code());
     match outcome {
         Ok(status) if (200..300).contains(&status) => {
             deliverable.iter().for_each(|(m, _)| m.ack());
-            log::info("tap_batch_delivered", &[("count", &count), ("status", &status.to_string())]);
+            log::info(
+                "tap_batch_delivered",
+                &[("count", &count), ("status", &status.to_string()), ("request_id", &request_id)],
+            );
         }
         Ok(status) => {
             deliverable.iter().for_each(|(m, _)| retry(m));
-            log::warn("tap_delivery_failed", &[("count", &count), ("status", &status.to_string())]);
+            log::warn(
+                "tap_delivery_failed",
+                &[("count", &count), ("status", &status.to_string()), ("request_id", &request_id)],
+            );
         }
         Err(e) => {
             deliverable.iter().for_each(|(m, _)| retry(m));

@@ -70,19 +70,23 @@ pub async fn lookup(
         return Lookup::NotFound;
     };
     let target = format!("/internal/v1/bands/{band_id}");
-    let mut response =
-        match signed_fetch::send(&keyring, Method::Get, origin, &target, None, cfg.read_through_timeout_ms)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                log::warn(
-                    "read_through_failed",
-                    &[("band_id", band_id.as_str()), ("reason", &e.to_string())],
-                );
-                return Lookup::NotFound;
-            }
-        };
+    let mut response = match signed_fetch::send(
+        &keyring,
+        Method::Get,
+        origin,
+        &target,
+        None,
+        cfg.read_through_timeout_ms,
+        &format!("lookup-{}", crate::nonce::fresh().unwrap_or_default()),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn("read_through_failed", &[("band_id", band_id.as_str()), ("reason", &e.to_string())]);
+            return Lookup::NotFound;
+        }
+    };
     match response.status_code() {
         200 => {}
         404 => {

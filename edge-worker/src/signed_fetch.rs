@@ -33,7 +33,8 @@ impl From<worker::Error> for FetchError {
     }
 }
 
-/// Sends `method origin+target` signed with the keyring's signing key.
+/// Sends `method origin+target` signed with the keyring's signing key, with
+/// `request_id` as `X-Request-Id` (the origin adopts it once the signature checks out).
 pub async fn send(
     keyring: &Keyring,
     method: Method,
@@ -41,6 +42,7 @@ pub async fn send(
     target: &str,
     body: Option<&[u8]>,
     timeout_ms: u32,
+    request_id: &str,
 ) -> Result<Response, FetchError> {
     let nonce = nonce::fresh().ok_or(FetchError::NoRandomness)?;
     let now_secs = (js_sys::Date::now() / 1000.0) as i64;
@@ -56,6 +58,7 @@ pub async fn send(
     for (name, value) in signed.pairs() {
         headers.set(name, &value)?;
     }
+    headers.set("x-request-id", request_id)?;
     let mut init = RequestInit::new();
     init.with_method(method);
     if let Some(body) = body {

@@ -177,3 +177,46 @@ async fn metrics_are_protected_and_report_routes_taps_backlog_and_retention() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// A signed call's `X-Request-Id` becomes the request's id (prefixed `edge-`);
+/// an unsigned or badly signed caller, or a hostile id, gets a fresh one.
+#[tokio::test]
+async fn signed_edge_calls_carry_their_request_id_into_the_origin() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = serde_json::to_vec(&serde_json::json!({ "taps": [{
+        "id": system_tests::taps::id_at(now_ms), "band_id": "REQID001", "ts_ms": now_ms,
+        "outcome": "unknown_band", "head": false, "agent": "human", "device": "ios"
+    }] }))
+    .unwrap();
+    let post = |ring: shared::Keyring, id: &'static str| {
+        let (url, body) = (origin.url("/internal/v1/taps"), body.clone());
+        async move {
+            let signed = keys::sign_now(&ring, "POST", "/internal/v1/taps", &body);
+            let r = keys::apply(http::client().post(url), &signed)
+                .header("x-request-id", id)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            r.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(post(origin.options.keyring(), "batch-1f2e3d").await, "edge-batch-1f2e3d");
+    let forged = keys::keyring(&keys::random_key_spec("sig1"));
+    let id = post(forged, "batch-forged").await;
+    assert!(
+        !id.contains("forged") && uuid::Uuid::parse_str(&id).is_ok(),
+        "an unsigned caller's id is not taken: {id}"
+    );
+    let id = post(origin.options.keyring(), "a\\u{0}b").await;
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "a hostile id is not taken: {id}");
+    // Outside the internal routes the header means nothing.
+    let r = http::client().get(origin.url("/healthz")).header("x-request-id", "mine").send().await.unwrap();
+    assert!(uuid::Uuid::parse_str(r.headers()["x-request-id"].to_str().unwrap()).is_ok());
+}

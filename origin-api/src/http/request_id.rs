@@ -18,7 +18,7 @@ pub async fn assign(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = edge_request_id(&state, &req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
     let method = req.method().clone();
@@ -84,4 +84,31 @@ async fn with_request_id_in_error(response: Response, id: &str) -> Response {
         _ => axum::body::Body::from(bytes),
     };
     Response::from_parts(parts, body)
+}
+
+/// The edge's own id for a signed call (`X-Request-Id`, else `cf-ray`), so one
+/// id follows a tap from the edge's log to the origin's. Taken only on the
+/// internal routes, only when the signature headers verify, and only if it is
+/// short and plain (it goes into every log line): `edge-<id>`.
+fn edge_request_id(state: &super::AppState, req: &Request) -> Option<String> {
+    if !req.uri().path().starts_with("/internal/") {
+        return None;
+    }
+    let headers = req.headers();
+    let raw = headers.get("x-request-id").or_else(|| headers.get("cf-ray"))?.to_str().ok()?;
+    let plain =
+        !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !plain {
+        return None;
+    }
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    shared::signing::verify_headers(
+        &state.config.signing_keys,
+        req.method().as_str(),
+        target,
+        |name| headers.get(name).and_then(|v| v.to_str().ok()),
+        state.clock.now().timestamp(),
+    )
+    .ok()?;
+    Some(format!("edge-{raw}"))
 }
