@@ -89,6 +89,8 @@ const MATRIX: &[(&str, Kind)] = &[
     ("DELETE /api/v1/bands/{band_id}", Kind::Tenant),
     ("POST /api/v1/bands/{band_id}/restore", Kind::Tenant),
     ("GET /api/v1/trash", Kind::Own),
+    ("DELETE /api/v1/users/{id}", Kind::Admin),
+    ("POST /api/v1/users/{id}/restore", Kind::Admin),
     ("GET /api/v1/users", Kind::Admin),
     ("POST /api/v1/users", Kind::Admin),
     ("GET /api/v1/users/{id}", Kind::Admin),
@@ -329,6 +331,25 @@ impl Fixture {
                     domain.delete_band(&cli, &band_id).await.unwrap();
                 }
                 return pattern.replace("{band_id}", &id);
+            }
+            (MethodSpec::Delete | MethodSpec::Post, "/api/v1/users/{id}" | "/api/v1/users/{id}/restore") => {
+                let user = domain
+                    .create_user(
+                        &cli,
+                        NewUser {
+                            email: format!("tmp-{}@example.com", uuid::Uuid::new_v4().simple()),
+                            name: "Throwaway".into(),
+                            role: Role::Customer,
+                            org_id: Some(w.org_a),
+                            password: "quiet harbour lantern morning".to_string().into(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                if pattern.ends_with("/restore") {
+                    domain.delete_user(&cli, user.id).await.unwrap();
+                }
+                return pattern.replace("{id}", &user.id.to_string());
             }
             _ => {}
         }

@@ -139,7 +139,10 @@ async fn each_tap_and_each_delivered_batch_is_one_json_log_line_without_personal
     assert_eq!(tap["band_id"], "TAPPER01");
     assert_eq!(tap["event_id"], ev.to_string());
     assert_eq!(tap["device"], "ios");
-    assert!(log.contains("\"request_id\":\"batch-"), "the delivery line names the id the origin adopts:\n{log}");
+    assert!(
+        log.contains("\"request_id\":\"batch-"),
+        "the delivery line names the id the origin adopts:\n{log}"
+    );
     assert!(!log.contains("198.51.100.23"), "no client IP in the edge logs");
     assert!(!log.contains("iPhone OS 17_5"), "no raw user agent in the edge logs");
 }

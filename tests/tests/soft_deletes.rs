@@ -217,3 +217,79 @@ async fn after_thirty_days_restore_is_refused_retention_purges_and_band_ids_stay
         "its own organisation may use it again"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_user_is_signed_out_and_locked_out_restorable_then_purged() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let w = world::build(origin.domain()).await;
+    let (admin, _) = world::admin_client(&origin, &w).await;
+    let mut alice = ApiClient::new(&origin.url);
+    assert_eq!(alice.login(&w.customer_a.1, PASSWORD).await.status, 200);
+    let user = format!("/api/v1/users/{}", w.customer_a.0);
+
+    let mut bob = ApiClient::new(&origin.url);
+    bob.login(&w.customer_b.1, PASSWORD).await;
+    assert_eq!(bob.delete(&user).await.status, 403, "only ADMINs delete users");
+    let me = admin.get("/api/v1/me").await.json["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(admin.delete(&format!("/api/v1/users/{me}")).await.status, 422, "not yourself");
+
+    assert_eq!(admin.delete(&user).await.status, 204);
+    assert_eq!(alice.get("/api/v1/me").await.status, 401, "signed out at once");
+    assert_eq!(
+        ApiClient::new(&origin.url).login(&w.customer_a.1, PASSWORD).await.status,
+        401,
+        "and cannot sign in"
+    );
+    assert_eq!(admin.get(&user).await.status, 404);
+    assert!(!admin.get("/api/v1/users").await.json.to_string().contains(&w.customer_a.1), "not listed");
+    let trash = admin.get("/api/v1/trash").await.json;
+    assert!(
+        trash
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "user" && i["id"] == w.customer_a.0.to_string())
+    );
+    assert!(
+        !bob.get("/api/v1/trash").await.json.to_string().contains(&w.customer_a.1),
+        "CUSTOMERs see no users"
+    );
+
+    assert_eq!(admin.post(&format!("{user}/restore"), Value::Null).await.status, 204);
+    assert_eq!(ApiClient::new(&origin.url).login(&w.customer_a.1, PASSWORD).await.status, 200, "back");
+
+    assert_eq!(admin.delete(&user).await.status, 204);
+    // Thirty-one days later (the deletion moved back rather than the clock forward: TOTP needs real time).
+    sqlx::query("UPDATE users SET deleted_at = deleted_at - interval '31 days' WHERE id = $1")
+        .bind(w.customer_a.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let r = origin.domain().restore_user(&Actor::cli(), w.customer_a.0).await.unwrap_err();
+    assert!(r.to_string().contains("30 days"), "{r}");
+    let ring = system_tests::keys::keyring(&origin.options.audit_keys);
+    let counts = match retention::run(
+        &db.pool,
+        &ring,
+        &SystemClock,
+        Policy::default(),
+        RunOptions { as_of: Utc::now(), dry_run: false },
+    )
+    .await
+    .unwrap()
+    {
+        Outcome::Done { counts, .. } => counts,
+        Outcome::Skipped => panic!("skipped"),
+    };
+    assert_eq!(counts.get("deleted_users_purged"), Some(&1));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1")
+        .bind(w.customer_a.0)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(audit_count(&db, "user.purged").await, 1);
+    assert_eq!(audit_count(&db, "user.deleted").await, 2, "the history stays in the audit trail");
+    assert_eq!(origin_api::audit::verify::verify(&db.pool, &ring).await.unwrap().first_broken, None);
+}

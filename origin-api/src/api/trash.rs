@@ -63,3 +63,23 @@ pub async fn list(
 ) -> Result<Json<Vec<TrashItem>>, ApiError> {
     Ok(Json(state.domain.list_trash(&ctx.actor).await?))
 }
+
+/// `DELETE /api/v1/users/{id}` (ADMIN): signed out at once; restorable for 30 days.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.delete_user(&ctx.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/users/{id}/restore` (ADMIN).
+pub async fn restore_user(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.restore_user(&ctx.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

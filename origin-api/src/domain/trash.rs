@@ -1,4 +1,4 @@
-//! Soft deletes of events and bands: a deleted one disappears everywhere
+//! Soft deletes of events, bands and users: a deleted one disappears everywhere
 //! (API, dashboard, and the edge, whose KV records are removed through the
 //! outbox) but can be restored for [`RESTORE_DAYS`] days, by an ADMIN or by
 //! its own organisation; after that the retention job purges it for good.
@@ -20,14 +20,14 @@ pub const RESTORE_DAYS: i64 = 30;
 /// Something in the trash.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct TrashItem {
-    /// `event` or `band`.
+    /// `event`, `band` or `user`.
     pub kind: String,
     /// Event id or band id.
     pub id: String,
-    /// Event name or band label.
+    /// Event name, band label or user email.
     pub name: String,
-    /// Owning organisation.
-    pub org_id: Uuid,
+    /// Owning organisation (none for an ADMIN user).
+    pub org_id: Option<Uuid>,
     /// When it was deleted.
     pub deleted_at: DateTime<Utc>,
     /// Last moment it can be restored.
@@ -150,6 +150,59 @@ impl Domain {
         Ok(())
     }
 
+    /// Soft-deletes a user (platform operators only): signed out at once, unable to sign in,
+    /// hidden from every list; restorable for [`RESTORE_DAYS`] days.
+    pub async fn delete_user(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
+        if !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        if Some(id) == actor.user_id() {
+            return Err(DomainError::invalid("user", "you cannot delete yourself"));
+        }
+        let mut tx = self.begin().await?;
+        let now = self.now();
+        let org_id: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE users SET deleted_at = $2, deleted_by = $3 WHERE id = $1 AND deleted_at IS NULL RETURNING org_id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(actor.user_id())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let revoked = crate::auth::session::revoke_all(&mut tx, id, None, now, "deleted").await?;
+        let entry = Entry::new("user.deleted", "user", id, org_id)
+            .after(serde_json::json!({ "sessions_revoked": revoked, "restorable_days": RESTORE_DAYS }));
+        self.audit(&mut tx, actor, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Restores a deleted user (platform operators only); they sign in again with their password.
+    pub async fn restore_user(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
+        if !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        let mut tx = self.begin().await?;
+        let (org_id, deleted_at): (Option<Uuid>, DateTime<Utc>) = sqlx::query_as(
+            "SELECT org_id, deleted_at FROM users WHERE id = $1 AND deleted_at IS NOT NULL FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        self.check_restorable(deleted_at)?;
+        sqlx::query("UPDATE users SET deleted_at = NULL, deleted_by = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let entry = Entry::new("user.restored", "user", id, org_id)
+            .after(serde_json::json!({ "deleted_at": deleted_at }));
+        self.audit(&mut tx, actor, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deleted events and bands the actor may still restore, newest first.
     pub async fn list_trash(&self, actor: &Actor) -> Result<Vec<TrashItem>, DomainError> {
         let since = self.now() - chrono::Duration::days(RESTORE_DAYS);
@@ -160,11 +213,15 @@ impl Domain {
              UNION ALL
              SELECT 'band', band_id, label, org_id, deleted_at, deleted_at + make_interval(days => $3)
              FROM bands WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
+             UNION ALL
+             SELECT 'user', id::text, email, org_id, deleted_at, deleted_at + make_interval(days => $3)
+             FROM users WHERE deleted_at >= $1 AND $4
              ORDER BY deleted_at DESC LIMIT 1000",
         )
         .bind(since)
         .bind(actor.org_scope().filter())
         .bind(RESTORE_DAYS as i32)
+        .bind(actor.is_platform())
         .fetch_all(&self.db)
         .await?)
     }

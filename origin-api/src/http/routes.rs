@@ -127,6 +127,8 @@ routes! {
     Patch  "/api/v1/users/{id}"                         => Admin   api::users::update,
     Post   "/api/v1/users/{id}/deactivate"              => Admin   api::users::deactivate,
     Post   "/api/v1/users/{id}/reactivate"              => Admin   api::users::reactivate,
+    Delete "/api/v1/users/{id}"                         => Admin   api::trash::delete_user,
+    Post   "/api/v1/users/{id}/restore"                 => Admin   api::trash::restore_user,
     Post   "/api/v1/users/{id}/mfa/reset"               => Admin   api::mfa::admin_reset,
 
     Get    "/api/v1/audit"                              => User    api::audit::list,

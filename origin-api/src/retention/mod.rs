@@ -162,6 +162,7 @@ async fn steps(
     let purged = purge_deleted::run(db, keys, clock, options.as_of, policy.batch, dry).await?;
     counts.insert("deleted_bands_purged", purged.bands);
     counts.insert("deleted_events_purged", purged.events);
+    counts.insert("deleted_users_purged", purged.users);
     counts.insert("audit_rows_purged", audit_purge::run(db, options.as_of, policy, dry).await?);
     Ok(counts)
 }

@@ -19,6 +19,8 @@ pub struct Purged {
     pub bands: i64,
     /// Events purged.
     pub events: i64,
+    /// Users purged.
+    pub users: i64,
 }
 
 /// Purges what was deleted before `as_of - RESTORE_DAYS`, `batch` bands per transaction.
@@ -32,13 +34,14 @@ pub async fn run(
 ) -> Result<Purged, sqlx::Error> {
     let cutoff = as_of - chrono::Duration::days(RESTORE_DAYS);
     if dry_run {
-        let (bands, events): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM bands WHERE deleted_at < $1), (SELECT count(*) FROM events WHERE deleted_at < $1)",
+        let (bands, events, users): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM bands WHERE deleted_at < $1), (SELECT count(*) FROM events WHERE deleted_at < $1),
+                    (SELECT count(*) FROM users WHERE deleted_at < $1)",
         )
         .bind(cutoff)
         .fetch_one(db)
         .await?;
-        return Ok(Purged { bands, events });
+        return Ok(Purged { bands, events, users });
     }
     let actor = Actor::system(super::JOB);
     let mut purged = Purged::default();
@@ -87,6 +90,27 @@ pub async fn run(
         audit::record(&mut tx, keys, clock, &actor, entry).await?;
         tx.commit().await?;
         purged.events += 1;
+    }
+    let users: Vec<(Uuid, Option<Uuid>, DateTime<Utc>)> =
+        sqlx::query_as("SELECT id, org_id, deleted_at FROM users WHERE deleted_at < $1")
+            .bind(cutoff)
+            .fetch_all(db)
+            .await?;
+    for (id, org_id, deleted_at) in users {
+        let mut tx = db.begin().await?;
+        // What hangs off the account goes with it; the audit trail keeps its history.
+        for table in ["sessions", "password_resets", "mfa_recovery_codes", "mfa_totp"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE user_id = $1")))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let entry = Entry::new("user.purged", "user", id, org_id)
+            .after(serde_json::json!({ "deleted_at": deleted_at }));
+        audit::record(&mut tx, keys, clock, &actor, entry).await?;
+        tx.commit().await?;
+        purged.users += 1;
     }
     Ok(purged)
 }
