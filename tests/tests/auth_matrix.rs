@@ -16,6 +16,7 @@ use origin_api::clock::{Clock, ManualClock};
 use origin_api::domain::actor::{Actor, Role};
 use origin_api::domain::bands::{BandStatus, NewBand};
 use origin_api::domain::events::{NewEvent, NewWindow};
+use origin_api::domain::orgs::NewOrg;
 use origin_api::domain::users::NewUser;
 use origin_api::http::routes::{MethodSpec, table};
 use reqwest::StatusCode;
@@ -90,6 +91,8 @@ const MATRIX: &[(&str, Kind)] = &[
     ("POST /api/v1/bands/{band_id}/restore", Kind::Tenant),
     ("GET /api/v1/trash", Kind::Own),
     ("DELETE /api/v1/users/{id}", Kind::Admin),
+    ("DELETE /api/v1/orgs/{id}", Kind::Admin),
+    ("POST /api/v1/orgs/{id}/restore", Kind::Admin),
     ("POST /api/v1/users/{id}/restore", Kind::Admin),
     ("GET /api/v1/users", Kind::Admin),
     ("POST /api/v1/users", Kind::Admin),
@@ -331,6 +334,14 @@ impl Fixture {
                     domain.delete_band(&cli, &band_id).await.unwrap();
                 }
                 return pattern.replace("{band_id}", &id);
+            }
+            (MethodSpec::Delete | MethodSpec::Post, "/api/v1/orgs/{id}" | "/api/v1/orgs/{id}/restore") => {
+                let name = format!("Throwaway {}", uuid::Uuid::new_v4().simple());
+                let org = domain.create_org(&cli, NewOrg { name, slug: None }).await.unwrap();
+                if pattern.ends_with("/restore") {
+                    domain.delete_org(&cli, org.id).await.unwrap();
+                }
+                return pattern.replace("{id}", &org.id.to_string());
             }
             (MethodSpec::Delete | MethodSpec::Post, "/api/v1/users/{id}" | "/api/v1/users/{id}/restore") => {
                 let user = domain

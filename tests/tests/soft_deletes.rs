@@ -293,3 +293,78 @@ async fn a_deleted_user_is_signed_out_and_locked_out_restorable_then_purged() {
     assert_eq!(audit_count(&db, "user.deleted").await, 2, "the history stays in the audit trail");
     assert_eq!(origin_api::audit::verify::verify(&db.pool, &ring).await.unwrap().first_broken, None);
 }
+
+#[tokio::test]
+async fn a_deleted_organisation_takes_its_events_bands_and_users_along_and_back() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let w = world::build(origin.domain()).await;
+    let (admin, _) = world::admin_client(&origin, &w).await;
+    let mut alice = ApiClient::new(&origin.url);
+    alice.login(&w.customer_a.1, PASSWORD).await;
+    let org = format!("/api/v1/orgs/{}", w.org_a);
+    assert_eq!(alice.delete(&org).await.status, 403, "only ADMINs delete organisations");
+
+    let pending_before: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM kv_outbox WHERE op->>'op' LIKE 'delete%'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap_or(0);
+    assert_eq!(admin.delete(&org).await.status, 204);
+    assert_eq!(alice.get("/api/v1/me").await.status, 401, "its users are signed out");
+    assert_eq!(ApiClient::new(&origin.url).login(&w.customer_a.1, PASSWORD).await.status, 401);
+    assert_eq!(admin.get(&org).await.status, 404);
+    assert_eq!(admin.get(&format!("/api/v1/events/{}", w.event_a)).await.status, 404);
+    assert_eq!(admin.get(&format!("/api/v1/bands/{}", w.band_a)).await.status, 404);
+    let removals: Vec<String> = sqlx::query_scalar("SELECT key FROM kv_outbox ORDER BY seq DESC LIMIT 2")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        removals.contains(&format!("band:{}", w.band_a)),
+        "the edge is told to forget the band: {removals:?}"
+    );
+    // Organisation B is untouched.
+    let mut bob = ApiClient::new(&origin.url);
+    assert_eq!(bob.login(&w.customer_b.1, PASSWORD).await.status, 200);
+    assert_eq!(bob.get(&format!("/api/v1/events/{}", w.event_b)).await.status, 200);
+
+    assert_eq!(admin.post(&format!("{org}/restore"), Value::Null).await.status, 204);
+    assert_eq!(ApiClient::new(&origin.url).login(&w.customer_a.1, PASSWORD).await.status, 200);
+    assert_eq!(admin.get(&format!("/api/v1/bands/{}", w.band_a)).await.status, 200);
+
+    // Deleted again and left for 31 days: the retention run purges all of it.
+    assert_eq!(admin.delete(&org).await.status, 204);
+    for table in ["organizations", "events", "bands", "users"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET deleted_at = deleted_at - interval '31 days' WHERE deleted_at IS NOT NULL"
+        )))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let ring = system_tests::keys::keyring(&origin.options.audit_keys);
+    let counts = match retention::run(
+        &db.pool,
+        &ring,
+        &SystemClock,
+        Policy::default(),
+        RunOptions { as_of: Utc::now(), dry_run: false },
+    )
+    .await
+    .unwrap()
+    {
+        Outcome::Done { counts, .. } => counts,
+        Outcome::Skipped => panic!("skipped"),
+    };
+    assert_eq!(counts.get("deleted_orgs_purged"), Some(&1), "{counts:?}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations WHERE id = $1")
+        .bind(w.org_a)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(audit_count(&db, "org.purged").await, 1);
+    assert_eq!(origin_api::audit::verify::verify(&db.pool, &ring).await.unwrap().first_broken, None);
+    assert_eq!(bob.get(&format!("/api/v1/events/{}", w.event_b)).await.status, 200, "B still untouched");
+}

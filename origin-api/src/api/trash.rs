@@ -83,3 +83,23 @@ pub async fn restore_user(
     state.domain.restore_user(&ctx.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `DELETE /api/v1/orgs/{id}` (ADMIN): the organisation with its events, bands and users.
+pub async fn delete_org(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.delete_org(&ctx.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/orgs/{id}/restore` (ADMIN).
+pub async fn restore_org(
+    State(state): State<AppState>,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.domain.restore_org(&ctx.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,4 +1,4 @@
-//! Soft deletes of events, bands and users: a deleted one disappears everywhere
+//! Soft deletes of organisations, events, bands and users: a deleted one disappears everywhere
 //! (API, dashboard, and the edge, whose KV records are removed through the
 //! outbox) but can be restored for [`RESTORE_DAYS`] days, by an ADMIN or by
 //! its own organisation; after that the retention job purges it for good.
@@ -20,7 +20,7 @@ pub const RESTORE_DAYS: i64 = 30;
 /// Something in the trash.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct TrashItem {
-    /// `event`, `band` or `user`.
+    /// `event`, `band`, `user` or `org`.
     pub kind: String,
     /// Event id or band id.
     pub id: String,
@@ -203,6 +203,108 @@ impl Domain {
         Ok(())
     }
 
+    /// Soft-deletes an organisation (platform operators only) with everything live in it: its
+    /// events and their bands leave the edge, its users are signed out and locked out.
+    pub async fn delete_org(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
+        if !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        let mut tx = self.begin().await?;
+        let now = self.now();
+        let by = actor.user_id();
+        sqlx::query_scalar::<_, Uuid>(
+            "UPDATE organizations SET deleted_at = $2, deleted_by = $3 WHERE id = $1 AND deleted_at IS NULL RETURNING id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let events: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE events SET deleted_at = $2, deleted_by = $3 WHERE org_id = $1 AND deleted_at IS NULL RETURNING id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
+        .fetch_all(&mut *tx)
+        .await?;
+        let bands: Vec<String> = sqlx::query_scalar(
+            "UPDATE bands SET deleted_at = $2, deleted_by = $3 WHERE org_id = $1 AND deleted_at IS NULL RETURNING band_id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
+        .fetch_all(&mut *tx)
+        .await?;
+        let users: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE users SET deleted_at = $2, deleted_by = $3 WHERE org_id = $1 AND deleted_at IS NULL RETURNING id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
+        .fetch_all(&mut *tx)
+        .await?;
+        for user in &users {
+            crate::auth::session::revoke_all(&mut tx, *user, None, now, "deleted").await?;
+        }
+        let entry = Entry::new("org.deleted", "org", id, Some(id)).after(serde_json::json!({
+            "events_deleted": events.len(), "bands_deleted": bands.len(), "users_deleted": users.len(),
+            "restorable_days": RESTORE_DAYS,
+        }));
+        self.audit(&mut tx, actor, entry).await?;
+        for event in &events {
+            kv_sync::outbox::enqueue_event(&mut tx, *event).await?;
+        }
+        for chunk in bands.chunks(5_000) {
+            kv_sync::outbox::enqueue_bands(&mut tx, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Restores a deleted organisation and exactly what was deleted with it.
+    pub async fn restore_org(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
+        if !actor.is_platform() {
+            return Err(DomainError::Forbidden);
+        }
+        let mut tx = self.begin().await?;
+        let deleted_at: DateTime<Utc> = sqlx::query_scalar(
+            "SELECT deleted_at FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        self.check_restorable(deleted_at)?;
+        let mut restored = serde_json::Map::new();
+        for table in ["organizations", "events", "bands", "users"] {
+            let column = if table == "organizations" { "id" } else { "org_id" };
+            let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET deleted_at = NULL, deleted_by = NULL WHERE {column} = $1 AND deleted_at = $2"
+            )))
+            .bind(id)
+            .bind(deleted_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            restored.insert(table.to_string(), n.into());
+        }
+        let entry =
+            Entry::new("org.restored", "org", id, Some(id)).after(serde_json::Value::Object(restored));
+        self.audit(&mut tx, actor, entry).await?;
+        let events: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM events WHERE org_id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for event in events {
+            kv_sync::outbox::enqueue_event_with_bands(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deleted events and bands the actor may still restore, newest first.
     pub async fn list_trash(&self, actor: &Actor) -> Result<Vec<TrashItem>, DomainError> {
         let since = self.now() - chrono::Duration::days(RESTORE_DAYS);
@@ -216,6 +318,9 @@ impl Domain {
              UNION ALL
              SELECT 'user', id::text, email, org_id, deleted_at, deleted_at + make_interval(days => $3)
              FROM users WHERE deleted_at >= $1 AND $4
+             UNION ALL
+             SELECT 'org', id::text, name, id, deleted_at, deleted_at + make_interval(days => $3)
+             FROM organizations WHERE deleted_at >= $1 AND $4
              ORDER BY deleted_at DESC LIMIT 1000",
         )
         .bind(since)

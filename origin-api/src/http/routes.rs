@@ -103,6 +103,8 @@ routes! {
     Post   "/api/v1/orgs"                               => Admin   api::orgs::create,
     Get    "/api/v1/orgs/{id}"                          => User    api::orgs::get,
     Patch  "/api/v1/orgs/{id}"                          => User    api::orgs::update,
+    Delete "/api/v1/orgs/{id}"                          => Admin   api::trash::delete_org,
+    Post   "/api/v1/orgs/{id}/restore"                  => Admin   api::trash::restore_org,
 
     Get    "/api/v1/events"                             => User    api::events::list,
     Post   "/api/v1/events"                             => User    api::events::create,

@@ -163,6 +163,7 @@ async fn steps(
     counts.insert("deleted_bands_purged", purged.bands);
     counts.insert("deleted_events_purged", purged.events);
     counts.insert("deleted_users_purged", purged.users);
+    counts.insert("deleted_orgs_purged", purged.orgs);
     counts.insert("audit_rows_purged", audit_purge::run(db, options.as_of, policy, dry).await?);
     Ok(counts)
 }

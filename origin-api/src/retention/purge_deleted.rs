@@ -21,6 +21,8 @@ pub struct Purged {
     pub events: i64,
     /// Users purged.
     pub users: i64,
+    /// Organisations purged.
+    pub orgs: i64,
 }
 
 /// Purges what was deleted before `as_of - RESTORE_DAYS`, `batch` bands per transaction.
@@ -34,14 +36,15 @@ pub async fn run(
 ) -> Result<Purged, sqlx::Error> {
     let cutoff = as_of - chrono::Duration::days(RESTORE_DAYS);
     if dry_run {
-        let (bands, events, users): (i64, i64, i64) = sqlx::query_as(
+        let (bands, events, users, orgs): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM bands WHERE deleted_at < $1), (SELECT count(*) FROM events WHERE deleted_at < $1),
-                    (SELECT count(*) FROM users WHERE deleted_at < $1)",
+                    (SELECT count(*) FROM users WHERE deleted_at < $1),
+                    (SELECT count(*) FROM organizations WHERE deleted_at < $1)",
         )
         .bind(cutoff)
         .fetch_one(db)
         .await?;
-        return Ok(Purged { bands, events, users });
+        return Ok(Purged { bands, events, users, orgs });
     }
     let actor = Actor::system(super::JOB);
     let mut purged = Purged::default();
@@ -111,6 +114,24 @@ pub async fn run(
         audit::record(&mut tx, keys, clock, &actor, entry).await?;
         tx.commit().await?;
         purged.users += 1;
+    }
+    // Organisations last, once nothing of theirs is left (what was deleted with them went above).
+    let orgs: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, deleted_at FROM organizations o WHERE deleted_at < $1
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.org_id = o.id)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.org_id = o.id)",
+    )
+    .bind(cutoff)
+    .fetch_all(db)
+    .await?;
+    for (id, deleted_at) in orgs {
+        let mut tx = db.begin().await?;
+        sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let entry = Entry::new("org.purged", "org", id, Some(id))
+            .after(serde_json::json!({ "deleted_at": deleted_at }));
+        audit::record(&mut tx, keys, clock, &actor, entry).await?;
+        tx.commit().await?;
+        purged.orgs += 1;
     }
     Ok(purged)
 }
