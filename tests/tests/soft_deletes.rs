@@ -56,6 +56,10 @@ async fn a_deleted_event_disappears_everywhere_including_the_edge_and_comes_back
     let mut bob = ApiClient::new(&origin.url);
     bob.login(&w.customer_b.1, PASSWORD).await;
     let event = format!("/api/v1/events/{}", w.event_a);
+    // Deleting an event is a step-up action: without a recent second factor it is refused.
+    let refused = alice.delete(&event).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (403, "step_up_required"));
+    alice.enrol_mfa(system_tests::unix_now()).await;
 
     // Another organisation can neither delete nor see it.
     assert_eq!(bob.delete(&event).await.status, 404);
@@ -105,6 +109,7 @@ async fn a_band_of_a_deleted_event_is_restored_with_its_event_not_on_its_own() {
     let w = world::build(origin.domain()).await;
     let mut alice = ApiClient::new(&origin.url);
     alice.login(&w.customer_a.1, PASSWORD).await;
+    alice.enrol_mfa(system_tests::unix_now()).await;
     let band = format!("/api/v1/bands/{}", w.band_a);
     assert_eq!(alice.delete(&band).await.status, 204);
     assert_eq!(alice.get(&band).await.status, 404);

@@ -22,6 +22,10 @@ pub async fn delete_event(
     ctx: SessionContext,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    // Another organisation's event is not found before anything else is said about it.
+    state.domain.get_event(&ctx.actor, id).await?;
+    // A deleted event sends every tap to the fallback: a second factor from the last 10 minutes.
+    crate::api::mfa::require_step_up(&state, &ctx)?;
     state.domain.delete_event(&ctx.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -70,6 +74,7 @@ pub async fn delete_user(
     ctx: SessionContext,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    crate::api::mfa::require_step_up(&state, &ctx)?;
     state.domain.delete_user(&ctx.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -90,6 +95,7 @@ pub async fn delete_org(
     ctx: SessionContext,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    crate::api::mfa::require_step_up(&state, &ctx)?;
     state.domain.delete_org(&ctx.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
