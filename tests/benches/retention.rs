@@ -25,6 +25,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The 50th and 95th percentiles of `samples`.
+fn p50_p95(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        samples[((samples.len() as f64 * q).ceil() as usize).saturating_sub(1).min(samples.len() - 1)]
+    };
+    (at(0.50), at(0.95))
+}
+
 /// p50 and p95 (ms) of the per-event hourly query over `days` days up to `as_of`.
 async fn hourly_latency(
     db: &PgPool,
@@ -44,11 +53,7 @@ async fn hourly_latency(
         samples.push(ms(started.elapsed()));
         assert!(!hours.is_empty() || days == 0, "the query found hours");
     }
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        samples[((samples.len() as f64 * q).ceil() as usize).saturating_sub(1).min(samples.len() - 1)]
-    };
-    (at(0.50), at(0.95))
+    p50_p95(samples)
 }
 
 /// p50/p95 (ms) of the same 7 days computed from raw taps only (a range not aligned to hours skips the roll-up).
@@ -61,11 +66,7 @@ async fn raw_latency(db: &PgPool, events: &[Uuid], as_of: DateTime<Utc>, n: usiz
             .expect("hourly");
         samples.push(ms(started.elapsed()));
     }
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        samples[((samples.len() as f64 * q).ceil() as usize).saturating_sub(1).min(samples.len() - 1)]
-    };
-    (at(0.50), at(0.95))
+    p50_p95(samples)
 }
 
 #[tokio::main]

@@ -121,6 +121,12 @@ impl Edge {
         format!("{}{path}", self.base_url)
     }
 
+    /// Where the worker redirects a GET of `path` (none if it does not redirect or fails).
+    pub async fn location(&self, path: &str) -> Option<String> {
+        let r = http::client().get(self.url(path)).send().await.ok()?;
+        r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string)
+    }
+
     /// The worker's console output so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("wrangler.log")).unwrap_or_default()

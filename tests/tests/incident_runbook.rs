@@ -13,11 +13,6 @@ use system_tests::origin::{Origin, OriginOptions, cli, succeeded};
 use system_tests::world::{self, PASSWORD};
 use system_tests::{eventually, http};
 
-async fn location(edge: &Edge, path: &str) -> Option<String> {
-    let r = http::client().get(edge.url(path)).send().await.ok()?;
-    r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string)
-}
-
 #[tokio::test]
 async fn event_freeze_pins_every_band_to_the_fallback_at_the_edge_and_unfreeze_restores_it() {
     let db = TestDb::new().await;
@@ -46,7 +41,7 @@ async fn event_freeze_pins_every_band_to_the_fallback_at_the_edge_and_unfreeze_r
         .unwrap();
     // World's event A has a live window: that is where taps go before the freeze.
     eventually("the edge to route the band to the live window", Duration::from_secs(30), || async {
-        (location(&edge, &format!("/{}", w.band_a)).await.as_deref() == Some("https://example.com/live"))
+        (edge.location(&format!("/{}", w.band_a)).await.as_deref() == Some("https://example.com/live"))
             .then_some(())
     })
     .await;
@@ -55,12 +50,12 @@ async fn event_freeze_pins_every_band_to_the_fallback_at_the_edge_and_unfreeze_r
     assert!(succeeded(code), "{out}");
     assert!(out.contains("https://example.com/safe"), "{out}");
     eventually("the edge to pin the band to the fallback", Duration::from_secs(30), || async {
-        (location(&edge, &format!("/{}", w.band_a)).await.as_deref() == Some("https://example.com/safe"))
+        (edge.location(&format!("/{}", w.band_a)).await.as_deref() == Some("https://example.com/safe"))
             .then_some(())
     })
     .await;
     // The other organisation's event is untouched.
-    assert_eq!(location(&edge, &format!("/{}", w.band_b)).await.as_deref(), Some("https://example.com/fest"));
+    assert_eq!(edge.location(&format!("/{}", w.band_b)).await.as_deref(), Some("https://example.com/fest"));
     let audited: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_log WHERE action = 'event.frozen' AND target_id = $1 AND after->>'status' = 'frozen'",
     )
@@ -73,7 +68,7 @@ async fn event_freeze_pins_every_band_to_the_fallback_at_the_edge_and_unfreeze_r
     let (code, out) = cli(&db, &options, &["event", "unfreeze", &w.event_a.to_string()]).await;
     assert!(succeeded(code), "{out}");
     eventually("the edge to route normally again", Duration::from_secs(30), || async {
-        (location(&edge, &format!("/{}", w.band_a)).await.as_deref() == Some("https://example.com/live"))
+        (edge.location(&format!("/{}", w.band_a)).await.as_deref() == Some("https://example.com/live"))
             .then_some(())
     })
     .await;

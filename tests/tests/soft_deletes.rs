@@ -15,14 +15,9 @@ use shared::BandId;
 use system_tests::api::ApiClient;
 use system_tests::db::TestDb;
 use system_tests::edge::{Edge, EdgeOptions};
+use system_tests::eventually;
 use system_tests::origin::{Origin, OriginOptions};
 use system_tests::world::{self, PASSWORD};
-use system_tests::{eventually, http};
-
-async fn location(edge: &Edge, path: &str) -> Option<String> {
-    let r = http::client().get(edge.url(path)).send().await.ok()?;
-    r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string)
-}
 
 async fn audit_count(db: &TestDb, action: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
@@ -30,6 +25,22 @@ async fn audit_count(db: &TestDb, action: &str) -> i64 {
         .fetch_one(&db.pool)
         .await
         .unwrap()
+}
+
+/// One retention run acting for `as_of`; its counts.
+async fn retention_run(
+    db: &TestDb,
+    ring: &shared::Keyring,
+    clock: &dyn Clock,
+    as_of: chrono::DateTime<Utc>,
+) -> retention::Counts {
+    match retention::run(&db.pool, ring, clock, Policy::default(), RunOptions { as_of, dry_run: false })
+        .await
+        .unwrap()
+    {
+        Outcome::Done { counts, .. } => counts,
+        Outcome::Skipped => panic!("the run was skipped"),
+    }
 }
 
 #[tokio::test]
@@ -48,7 +59,7 @@ async fn a_deleted_event_disappears_everywhere_including_the_edge_and_comes_back
     let w = world::build(origin.domain()).await;
     let band = format!("/{}", w.band_a);
     eventually("the edge to route the band", Duration::from_secs(30), || async {
-        (location(&edge, &band).await.as_deref() == Some("https://example.com/live")).then_some(())
+        (edge.location(&band).await.as_deref() == Some("https://example.com/live")).then_some(())
     })
     .await;
     let mut alice = ApiClient::new(&origin.url);
@@ -72,7 +83,7 @@ async fn a_deleted_event_disappears_everywhere_including_the_edge_and_comes_back
     assert_eq!(alice.get(&format!("/api/v1/bands/{}", w.band_a)).await.status, 404, "its bands went with it");
     assert_eq!(alice.get(&format!("/events/{}", w.event_a)).await.status, 404, "dashboard page gone");
     eventually("the edge to forget the band", Duration::from_secs(30), || async {
-        (location(&edge, &band).await.as_deref() == Some("https://fallback.example/")).then_some(())
+        (edge.location(&band).await.as_deref() == Some("https://fallback.example/")).then_some(())
     })
     .await;
     let trash = alice.get("/api/v1/trash").await.json;
@@ -90,7 +101,7 @@ async fn a_deleted_event_disappears_everywhere_including_the_edge_and_comes_back
     assert_eq!(alice.get(&event).await.status, 200);
     assert_eq!(alice.get(&format!("/api/v1/bands/{}", w.band_a)).await.status, 200, "its bands came back");
     eventually("the edge to route the band again", Duration::from_secs(30), || async {
-        (location(&edge, &band).await.as_deref() == Some("https://example.com/live")).then_some(())
+        (edge.location(&band).await.as_deref() == Some("https://example.com/live")).then_some(())
     })
     .await;
     assert_eq!(audit_count(&db, "event.deleted").await, 1);
@@ -140,25 +151,7 @@ async fn after_thirty_days_restore_is_refused_retention_purges_and_band_ids_stay
     clock.advance(chrono::Duration::days(29));
     let keys = origin.options.audit_keys.clone();
     let ring = system_tests::keys::keyring(&keys);
-    let run = |at| {
-        let (pool, ring, clock) = (db.pool.clone(), ring.clone(), clock.clone());
-        async move {
-            match retention::run(
-                &pool,
-                &ring,
-                clock.as_ref(),
-                Policy::default(),
-                RunOptions { as_of: at, dry_run: false },
-            )
-            .await
-            .unwrap()
-            {
-                Outcome::Done { counts, .. } => counts,
-                Outcome::Skipped => panic!("skipped"),
-            }
-        }
-    };
-    let counts = run(clock.now()).await;
+    let counts = retention_run(&db, &ring, clock.as_ref(), clock.now()).await;
     assert_eq!(counts.get("deleted_bands_purged"), Some(&0));
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bands WHERE band_id = $1")
         .bind(&w.band_a)
@@ -171,7 +164,7 @@ async fn after_thirty_days_restore_is_refused_retention_purges_and_band_ids_stay
     clock.advance(chrono::Duration::days(2));
     let err = domain.restore_event(&cli, w.event_a).await.unwrap_err();
     assert!(err.to_string().contains("30 days"), "{err}");
-    let counts = run(clock.now()).await;
+    let counts = retention_run(&db, &ring, clock.as_ref(), clock.now()).await;
     assert_eq!(
         (counts.get("deleted_bands_purged"), counts.get("deleted_events_purged")),
         (Some(&1), Some(&1))
@@ -274,19 +267,7 @@ async fn a_deleted_user_is_signed_out_and_locked_out_restorable_then_purged() {
     let r = origin.domain().restore_user(&Actor::cli(), w.customer_a.0).await.unwrap_err();
     assert!(r.to_string().contains("30 days"), "{r}");
     let ring = system_tests::keys::keyring(&origin.options.audit_keys);
-    let counts = match retention::run(
-        &db.pool,
-        &ring,
-        &SystemClock,
-        Policy::default(),
-        RunOptions { as_of: Utc::now(), dry_run: false },
-    )
-    .await
-    .unwrap()
-    {
-        Outcome::Done { counts, .. } => counts,
-        Outcome::Skipped => panic!("skipped"),
-    };
+    let counts = retention_run(&db, &ring, &SystemClock, Utc::now()).await;
     assert_eq!(counts.get("deleted_users_purged"), Some(&1));
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1")
         .bind(w.customer_a.0)
@@ -344,19 +325,7 @@ async fn a_deleted_organisation_takes_its_events_bands_and_users_along_and_back(
         .unwrap();
     }
     let ring = system_tests::keys::keyring(&origin.options.audit_keys);
-    let counts = match retention::run(
-        &db.pool,
-        &ring,
-        &SystemClock,
-        Policy::default(),
-        RunOptions { as_of: Utc::now(), dry_run: false },
-    )
-    .await
-    .unwrap()
-    {
-        Outcome::Done { counts, .. } => counts,
-        Outcome::Skipped => panic!("skipped"),
-    };
+    let counts = retention_run(&db, &ring, &SystemClock, Utc::now()).await;
     assert_eq!(counts.get("deleted_orgs_purged"), Some(&1), "{counts:?}");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations WHERE id = $1")
         .bind(w.org_a)

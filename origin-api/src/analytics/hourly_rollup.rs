@@ -31,29 +31,19 @@ pub const INTERVAL: Duration = Duration::from_secs(10);
 /// The hours of `$1` event listed in `$2`, from raw taps. Each hour also sees
 /// the [`REPEAT_SECONDS`] before it, so repeats and "first tap of a band in
 /// this hour" are right at its start; `$3` is REPEAT_SECONDS.
-pub const HOURS_FROM_RAW: &str = "
-    SELECT h.hour,
-           count(*) FILTER (WHERE c.counted) AS taps,
-           count(*) FILTER (WHERE c.counted AND (c.prev IS NULL
-                            OR date_trunc('hour', c.prev) <> date_trunc('hour', c.tapped_at))) AS unique_bands,
-           count(*) FILTER (WHERE c.counted AND c.tapped_at - c.prev < make_interval(secs => $3)
-                            AND (c.prev AT TIME ZONE 'UTC')::date = (c.tapped_at AT TIME ZONE 'UTC')::date) AS repeats,
-           count(*) FILTER (WHERE NOT c.counted) AS excluded,
-           count(*) FILTER (WHERE c.counted AND c.device = 'ios') AS ios,
-           count(*) FILTER (WHERE c.counted AND c.device = 'android') AS android,
-           count(*) FILTER (WHERE c.counted AND c.device = 'other') AS other
-    FROM unnest($2::timestamptz[]) AS h(hour)
-    CROSS JOIN LATERAL (
-        SELECT tapped_at, device, counted,
-               lag(tapped_at) OVER (PARTITION BY counted, band_id COLLATE \"C\" ORDER BY tapped_at) AS prev
-        FROM (SELECT band_id, tapped_at, device, (agent = 'human' AND NOT head) AS counted
-              FROM tap_logs
-              WHERE event_id = $1 AND tapped_at >= h.hour - make_interval(secs => $3)
-                AND tapped_at < h.hour + interval '1 hour') hits
-    ) c
-    WHERE c.tapped_at >= h.hour
-    GROUP BY h.hour
-    ORDER BY h.hour";
+pub const HOURS_FROM_RAW: &str = concat!(
+    "SELECT h.hour, ",
+    hour_counts!(),
+    " FROM unnest($2::timestamptz[]) AS h(hour)
+     CROSS JOIN LATERAL (",
+    classified_hits!(),
+    " WHERE event_id = $1 AND tapped_at >= h.hour - make_interval(secs => $3)
+          AND tapped_at < h.hour + interval '1 hour') hits
+     ) c
+     WHERE c.tapped_at >= h.hour
+     GROUP BY h.hour
+     ORDER BY h.hour"
+);
 
 /// Start of the hour holding `t`.
 pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {

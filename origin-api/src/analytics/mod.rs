@@ -16,6 +16,35 @@
 //! gives the same totals before and after the job runs (for ranges aligned
 //! to whole days, as the dashboard's are).
 
+/// Per-hour counts over `classified` hits (`counted`, `prev`, `tapped_at`, `device`), `$3` being
+/// REPEAT_SECONDS. A band's first tap in an hour is one of that hour's unique bands; a tap within
+/// REPEAT_SECONDS of the band's previous one on the same UTC day is a repeat. Shared by the range
+/// query and the roll-up, so both count alike.
+macro_rules! hour_counts {
+    () => {
+        "count(*) FILTER (WHERE counted) AS taps,
+         count(*) FILTER (WHERE counted AND (prev IS NULL
+                          OR date_trunc('hour', prev) <> date_trunc('hour', tapped_at))) AS unique_bands,
+         count(*) FILTER (WHERE counted AND tapped_at - prev < make_interval(secs => $3)
+                          AND (prev AT TIME ZONE 'UTC')::date = (tapped_at AT TIME ZONE 'UTC')::date) AS repeats,
+         count(*) FILTER (WHERE NOT counted) AS excluded,
+         count(*) FILTER (WHERE counted AND device = 'ios') AS ios,
+         count(*) FILTER (WHERE counted AND device = 'android') AS android,
+         count(*) FILTER (WHERE counted AND device = 'other') AS other"
+    };
+}
+
+/// One sort, one pass: each hit next to the previous hit of its band in the same class.
+/// The caller appends the `WHERE` on `tap_logs` and closes `hits`. "C" collation: band ids are
+/// ASCII, and locale-aware sorting costs twice as much.
+macro_rules! classified_hits {
+    () => {
+        "SELECT tapped_at, device, counted,
+                lag(tapped_at) OVER (PARTITION BY counted, band_id COLLATE \"C\" ORDER BY tapped_at) AS prev
+         FROM (SELECT band_id, tapped_at, device, (agent = 'human' AND NOT head) AS counted FROM tap_logs"
+    };
+}
+
 pub mod hourly_rollup;
 
 use chrono::{DateTime, Utc};
@@ -151,36 +180,20 @@ async fn raw_range(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Hour>, sqlx::Error> {
-    // One sort and one pass: each hit is compared with the previous hit of its
-    // band in the same class (looking REPEAT_SECONDS before the range, as the
-    // roll-up does). A band's first tap in an hour is one of that hour's unique
-    // bands; a tap within REPEAT_SECONDS of the previous one on the same UTC day
-    // is a repeat. "C" collation: band ids are ASCII, and locale-aware sorting costs twice as much.
-    sqlx::query_as(
-        "SELECT date_trunc('hour', tapped_at) AS hour,
-                count(*) FILTER (WHERE counted) AS taps,
-                count(*) FILTER (WHERE counted AND (prev IS NULL
-                                 OR date_trunc('hour', prev) <> date_trunc('hour', tapped_at))) AS unique_bands,
-                count(*) FILTER (WHERE counted AND tapped_at - prev < make_interval(secs => $4)
-                                 AND (prev AT TIME ZONE 'UTC')::date = (tapped_at AT TIME ZONE 'UTC')::date) AS repeats,
-                count(*) FILTER (WHERE NOT counted) AS excluded,
-                count(*) FILTER (WHERE counted AND device = 'ios') AS ios,
-                count(*) FILTER (WHERE counted AND device = 'android') AS android,
-                count(*) FILTER (WHERE counted AND device = 'other') AS other
-         FROM (
-             SELECT tapped_at, device, counted,
-                    lag(tapped_at) OVER (PARTITION BY counted, band_id COLLATE \"C\" ORDER BY tapped_at) AS prev
-             FROM (SELECT band_id, tapped_at, device, (agent = 'human' AND NOT head) AS counted
-                   FROM tap_logs
-                   WHERE event_id = $1 AND tapped_at >= $2 - make_interval(secs => $4) AND tapped_at < $3) hits
+    sqlx::query_as(concat!(
+        "SELECT date_trunc('hour', tapped_at) AS hour, ",
+        hour_counts!(),
+        " FROM (",
+        classified_hits!(),
+        " WHERE event_id = $1 AND tapped_at >= $2 - make_interval(secs => $3) AND tapped_at < $4) hits
          ) classified
          WHERE tapped_at >= $2
-         GROUP BY 1 ORDER BY 1",
-    )
+         GROUP BY 1 ORDER BY 1"
+    ))
     .bind(event_id)
     .bind(from)
-    .bind(to)
     .bind(f64::from(REPEAT_SECONDS))
+    .bind(to)
     .fetch_all(db)
     .await
 }

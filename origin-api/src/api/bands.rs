@@ -46,7 +46,8 @@ pub async fn import(
     })
 }
 
-fn band_id(raw: &str) -> Result<BandId, ApiError> {
+/// A path's band id; a malformed one names no band (404).
+pub(crate) fn band_id(raw: &str) -> Result<BandId, ApiError> {
     BandId::parse(raw).map_err(|_| ApiError::NotFound)
 }
 

@@ -3,18 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use shared::BandId;
 use uuid::Uuid;
 
+use super::bands::band_id;
 use crate::domain::trash::TrashItem;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::PathParam;
 use crate::http::session_auth::SessionContext;
-
-fn band_id(raw: &str) -> Result<BandId, ApiError> {
-    BandId::parse(raw).map_err(|_| ApiError::NotFound)
-}
 
 /// `DELETE /api/v1/events/{id}`: the event and its bands leave the edge; restorable for 30 days.
 pub async fn delete_event(
