@@ -4,7 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
+# A test run builds once: incremental state would only cost disk and time.
+export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_INCREMENTAL=0
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 
 step "format"

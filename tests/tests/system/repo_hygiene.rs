@@ -93,7 +93,7 @@ fn no_secret_looking_strings_in_committable_files() {
         "secret-looking strings in committable files:\n  {}\n\
          Move real secrets to the environment / `wrangler secret put`, rotate anything that was \
          committed, and generate test keys at runtime. A deliberate fake may be added to \
-         `allowlist()` in tests/tests/repo_hygiene.rs with its exact value and a reason.\n\
+         `allowlist()` in tests/tests/system/repo_hygiene.rs with its exact value and a reason.\n\
          Stale allow-list entries (value no longer present): {stale:?}",
         findings.join("\n  ")
     );

@@ -194,7 +194,7 @@ async fn cli_with_stdin(db: &TestDb, opts: &OriginOptions, args: &[&str], stdin:
         report: report.path().to_path_buf(),
     };
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["stdin_child", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+        .args(["origin_cli::stdin_child", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
         .env(STDIN_CHILD, serde_json::to_string(&spec).unwrap())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -4,9 +4,7 @@
 //! or a `csrf_token` form field). Every failure is a 403 that changes
 //! nothing; reads need no token; sign-in from another site is refused.
 
-mod auth_support;
-
-use auth_support::{Env, Raw, raw};
+use crate::auth_support::{Env, Raw, raw};
 use origin_api::http::routes::{self, MethodSpec};
 use origin_api::http::session_auth::Access;
 use reqwest::Method;

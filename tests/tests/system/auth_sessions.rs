@@ -5,9 +5,7 @@
 //! refreshed while in use and survive a key rotation; the cookie carries
 //! HttpOnly, Secure, SameSite=Lax, Path=/ and no Domain.
 
-mod auth_support;
-
-use auth_support::{
+use crate::auth_support::{
     Env, Raw, b64, cookie_attributes, decode, hs256, hs512, me_with, raw, secret_of, signing_input, token_of,
 };
 use chrono::{Duration, Utc};

@@ -4,11 +4,9 @@
 //! trail (filters, CUSTOMERs confined to their organisation), one stable
 //! error shape with no internals, and hostile strings kept as inert data.
 
-mod auth_support;
-
 use std::collections::BTreeSet;
 
-use auth_support::{Env, Raw, assert_error_shape, assert_no_leak, raw, snapshot};
+use crate::auth_support::{Env, Raw, assert_error_shape, assert_no_leak, raw, snapshot};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
