@@ -37,7 +37,7 @@ printf 'SIGNING_KEYS=%s\n' "$SIGNING_KEYS" > .dev.vars
 
 # 3. Origin: build, migrate, seed, serve.
 cargo build --locked -q -p origin-api
-origin=target/debug/origin-api
+origin="${CARGO_TARGET_DIR:-target}/debug/origin-api"
 export APP_ENV=development BIND_ADDR=127.0.0.1:8080 EDGE_URL=http://127.0.0.1:8787 KV_PUSH_MAX_BACKOFF_SECONDS=2
 "$origin" migrate
 printf '%s' "$DEMO_PASSWORD" | "$origin" demo seed --password-stdin

@@ -11,6 +11,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
 command -v node >/dev/null || die "node not found: install Node.js >= 20 (e.g. apt-get install nodejs npm)"
 
+# A full build and test run needs about 3 GB under target/ (plus the cargo and
+# npm caches); a full disk shows up later as a linker bus error, so say it now.
+free_kb=$(df -Pk "$root" | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt $((4 * 1024 * 1024)) ]; then
+  say "warning: only $((free_kb / 1024)) MB free on the disk holding $root; building and testing need about 4 GB (free space, or point CARGO_TARGET_DIR at a larger disk)"
+fi
+
 lock_version() { # version of a crate in Cargo.lock
   awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
 }
