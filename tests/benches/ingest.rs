@@ -4,7 +4,7 @@
 //! into `tap_logs`. Prints taps/s for both, their ratio, and the origin's RSS.
 //!
 //!   cargo build --release -p origin-api && cargo bench -p system-tests --bench ingest
-//!   (env: INGEST_TAPS=400000 INGEST_CLIENTS=4)
+//!   (env: INGEST_TAPS=400000 INGEST_CLIENTS=4 ORIGIN_API_BIN=target/release/origin-api)
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -60,7 +60,12 @@ impl Drop for Server {
 async fn main() {
     let total = env_num("INGEST_TAPS", 400_000).div_ceil(BATCH) * BATCH;
     let clients = env_num("INGEST_CLIENTS", 4);
-    let binary = repo_root().join("target/release/origin-api");
+    // ORIGIN_API_BIN benchmarks another build (say, the previous commit's) on the same machine state.
+    let binary = std::env::var_os("ORIGIN_API_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), Into::into);
+        target.join("release/origin-api")
+    });
     assert!(binary.exists(), "build the origin first: cargo build --release -p origin-api");
 
     let db = TestDb::new().await;

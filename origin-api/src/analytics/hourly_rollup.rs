@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use shared::TapEvent;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{Hour, REPEAT_SECONDS};
@@ -50,33 +50,35 @@ pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
 }
 
-/// Marks the hours `taps` touch (and the next hour, for taps in an hour's last
-/// seconds, whose repeats count there) as dirty, inside the ingest transaction.
-pub async fn mark_dirty(conn: &mut PgConnection, taps: &[TapEvent]) -> Result<(), sqlx::Error> {
-    let mut marks = BTreeSet::new();
-    for tap in taps {
-        let (Some(event), Some(at)) = (tap.event_id, DateTime::from_timestamp_millis(tap.ts_ms)) else {
-            continue;
-        };
-        let hour = hour_of(at);
-        marks.insert((event, hour));
-        if at + chrono::Duration::seconds(i64::from(REPEAT_SECONDS)) >= hour + chrono::Duration::hours(1) {
-            marks.insert((event, hour + chrono::Duration::hours(1)));
+/// The (event, hour) pairs a batch of taps makes stale, as the two arrays
+/// the ingest statement marks dirty in the taps' transaction.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DirtyHours {
+    /// Event of each mark.
+    pub events: Vec<Uuid>,
+    /// Hour of each mark.
+    pub hours: Vec<DateTime<Utc>>,
+}
+
+impl DirtyHours {
+    /// The hours `taps` touch, and the next hour for taps in an hour's last
+    /// seconds (their repeats count there); each pair once.
+    pub fn of(taps: &[TapEvent]) -> Self {
+        let mut marks = BTreeSet::new();
+        for tap in taps {
+            let (Some(event), Some(at)) = (tap.event_id, DateTime::from_timestamp_millis(tap.ts_ms)) else {
+                continue;
+            };
+            let hour = hour_of(at);
+            marks.insert((event, hour));
+            if at + chrono::Duration::seconds(i64::from(REPEAT_SECONDS)) >= hour + chrono::Duration::hours(1)
+            {
+                marks.insert((event, hour + chrono::Duration::hours(1)));
+            }
         }
+        let (events, hours) = marks.into_iter().unzip();
+        Self { events, hours }
     }
-    if marks.is_empty() {
-        return Ok(());
-    }
-    let (events, hours): (Vec<Uuid>, Vec<DateTime<Utc>>) = marks.into_iter().unzip();
-    sqlx::query(
-        "INSERT INTO analytics_dirty_hours (event_id, hour)
-         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(events)
-    .bind(hours)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Recomputes up to [`BATCH`] dirty hours; returns how many.

@@ -6,6 +6,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use shared::signing::VerifiedHeaders;
 use tracing::Instrument;
 
 /// The request's id, in request extensions.
@@ -18,8 +19,16 @@ pub async fn assign(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let id = edge_request_id(&state, &req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let signed = verified_signature(&state, &req);
+    let id = signed
+        .as_ref()
+        .and_then(|_| edge_request_id(&req))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    if let Some(verified) = signed {
+        // The signed handlers take it from here instead of computing the HMAC again.
+        req.extensions_mut().insert(verified);
+    }
     let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
     let method = req.method().clone();
     // user_id and org_id are filled in by the authorization layer once it knows them.
@@ -86,21 +95,13 @@ async fn with_request_id_in_error(response: Response, id: &str) -> Response {
     Response::from_parts(parts, body)
 }
 
-/// The edge's own id for a signed call (`X-Request-Id`, else `cf-ray`), so one
-/// id follows a tap from the edge's log to the origin's. Taken only on the
-/// internal routes, only when the signature headers verify, and only if it is
-/// short and plain (it goes into every log line): `edge-<id>`.
-fn edge_request_id(state: &super::AppState, req: &Request) -> Option<String> {
+/// The signature headers of a call to an internal route, when they verify
+/// (a failure is left to the handler, which refuses and logs it).
+fn verified_signature(state: &super::AppState, req: &Request) -> Option<VerifiedHeaders> {
     if !req.uri().path().starts_with("/internal/") {
         return None;
     }
     let headers = req.headers();
-    let raw = headers.get("x-request-id").or_else(|| headers.get("cf-ray"))?.to_str().ok()?;
-    let plain =
-        !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !plain {
-        return None;
-    }
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     shared::signing::verify_headers(
         &state.config.signing_keys,
@@ -109,6 +110,17 @@ fn edge_request_id(state: &super::AppState, req: &Request) -> Option<String> {
         |name| headers.get(name).and_then(|v| v.to_str().ok()),
         state.clock.now().timestamp(),
     )
-    .ok()?;
-    Some(format!("edge-{raw}"))
+    .ok()
+}
+
+/// The edge's own id for a signed call (`X-Request-Id`, else `cf-ray`), so one
+/// id follows a tap from the edge's log to the origin's. Taken only when the
+/// signature headers verify, and only if it is short and plain (it goes into
+/// every log line): `edge-<id>`.
+fn edge_request_id(req: &Request) -> Option<String> {
+    let headers = req.headers();
+    let raw = headers.get("x-request-id").or_else(|| headers.get("cf-ray"))?.to_str().ok()?;
+    let plain =
+        !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    plain.then(|| format!("edge-{raw}"))
 }

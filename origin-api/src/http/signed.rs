@@ -18,6 +18,10 @@ pub async fn verify(state: &AppState, parts: &Parts) -> Result<VerifiedHeaders, 
 
 /// Checks the signature headers (no database access).
 pub fn verify_headers_only(state: &AppState, parts: &Parts) -> Result<VerifiedHeaders, ApiError> {
+    // Already verified by the request-id layer (see `request_id::assign`).
+    if let Some(verified) = parts.extensions.get::<VerifiedHeaders>() {
+        return Ok(verified.clone());
+    }
     let target = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let verified = verify_headers(
         &state.config.signing_keys,

@@ -2,8 +2,8 @@
 //!
 //! Signed (checked before the body is read), ≤ 1 MiB, ≤ 1000 taps; every
 //! tap is validated before anything is stored (422 names the first bad one);
-//! one bulk insert with `ON CONFLICT DO NOTHING` makes redeliveries count
-//! once; the answer is sent only after the insert (and the request's nonce,
+//! one bulk insert that skips stored taps makes redeliveries count once;
+//! the answer is sent only after the insert (and the request's nonce,
 //! in the same transaction) committed.
 
 pub mod store;
@@ -15,6 +15,8 @@ use serde_json::value::RawValue;
 use shared::tap::MAX_TAPS_PER_BATCH;
 use shared::{TapBatchResult, TapEvent};
 
+use self::store::Mode;
+use crate::analytics::hourly_rollup::DirtyHours;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::signed;
@@ -53,9 +55,25 @@ pub async fn ingest(State(state): State<AppState>, req: Request) -> Result<Json<
             .map_err(|e| ApiError::unprocessable("invalid_tap", format!("taps[{i}]: {e}")))?;
         taps.push(tap);
     }
-    let accepted = store::insert(&mut tx, &taps).await?;
-    crate::analytics::hourly_rollup::mark_dirty(&mut tx, &taps).await?;
-    tx.commit().await?;
+    let dirty = DirtyHours::of(&taps);
+    let accepted = match store::insert(&mut tx, &taps, &dirty, Mode::NewOnly).await {
+        Ok(accepted) => {
+            tx.commit().await?;
+            accepted
+        }
+        Err(e) if store::is_stored_already(&e) => {
+            // A redelivery: the failed statement aborted the transaction, so
+            // the batch (and its nonce) go again in a fresh one, skipping
+            // what is stored. Cheaper on the common path than a savepoint.
+            tx.rollback().await?;
+            let mut tx = state.domain.db.begin().await?;
+            signed::claim_nonce(&mut tx, &parts, &verified).await?;
+            let accepted = store::insert(&mut tx, &taps, &dirty, Mode::SkipStored).await?;
+            tx.commit().await?;
+            accepted
+        }
+        Err(e) => return Err(e.into()),
+    };
     let total = taps.len() as u64;
     state.metrics.taps(accepted, total - accepted);
     tracing::info!(event = "taps_ingested", accepted, duplicates = total - accepted, key_id = %verified.key_id);

@@ -1,50 +1,73 @@
-//! Storing taps: one statement for the whole batch.
+//! Storing taps: one statement for the whole batch and the hours it dirties.
 
 use chrono::{DateTime, Utc};
 use shared::TapEvent;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Acquire, PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
-/// Inserts `taps`, skipping ids already stored; returns how many were new.
+use crate::analytics::hourly_rollup::DirtyHours;
+
+/// How to treat taps that are already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Plain insert: a tap already stored fails the statement (and its transaction).
+    NewOnly,
+    /// Insert what is new, skip what is stored.
+    SkipStored,
+}
+
+/// Inserts `taps` and marks `dirty` hours; returns how many taps were new.
 ///
 /// `UNNEST` over column arrays keeps it to one round trip and one plan
-/// however many taps; the primary key (id, tapped_at) makes redelivery a
-/// no-op, including duplicates inside the batch itself.
-pub async fn insert(conn: &mut PgConnection, taps: &[TapEvent]) -> Result<u64, sqlx::Error> {
+/// however many taps. Most batches are new, and a plain insert skips the
+/// per-row conflict check (~20% cheaper in Postgres), so callers try
+/// [`Mode::NewOnly`] first and, when [`is_stored_already`] says a
+/// redelivery hit the primary key (id, tapped_at), retry the batch in a
+/// fresh transaction with [`Mode::SkipStored`].
+pub async fn insert(
+    conn: &mut PgConnection,
+    taps: &[TapEvent],
+    dirty: &DirtyHours,
+    mode: Mode,
+) -> Result<u64, sqlx::Error> {
     if taps.is_empty() {
         return Ok(0);
     }
     let cols = Columns::of(taps);
-    // Fast path: a plain insert (most batches are new, and skipping the
-    // per-row conflict check is ~20% cheaper in Postgres). A redelivery hits
-    // the unique key; then the batch is inserted again skipping what exists.
-    let mut savepoint = conn.begin().await?;
-    let plain = cols.bind(sqlx::query(INSERT)).execute(&mut *savepoint).await;
-    let result = match plain {
-        Ok(result) => {
-            savepoint.commit().await?;
-            result
-        }
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-            savepoint.rollback().await?;
-            cols.bind(sqlx::query(INSERT_SKIPPING_DUPLICATES)).execute(&mut *conn).await?
-        }
-        Err(e) => return Err(e),
+    let sql = match mode {
+        Mode::NewOnly => INSERT,
+        Mode::SkipStored => INSERT_SKIPPING_STORED,
     };
-    Ok(result.rows_affected())
+    let query = cols.bind(sqlx::query(sql)).bind(&dirty.events).bind(&dirty.hours);
+    Ok(query.execute(conn).await?.rows_affected())
 }
 
-/// Plain bulk insert.
-const INSERT: &str = "INSERT INTO tap_logs (id, band_id, event_id, org_id, tapped_at, outcome, head, agent, device, country, colo)
-     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[],
-                          $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])";
-/// Bulk insert skipping rows already stored.
-const INSERT_SKIPPING_DUPLICATES: &str = "INSERT INTO tap_logs (id, band_id, event_id, org_id, tapped_at, outcome, head, agent, device, country, colo)
-     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[],
-                          $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])
-     ON CONFLICT DO NOTHING";
+/// Whether `e` is a [`Mode::NewOnly`] insert meeting a tap already stored.
+pub fn is_stored_already(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+/// The dirty-hour marks ride in the same statement (a data-modifying CTE
+/// always runs), saving a round trip per batch; the statement's row count
+/// stays the taps'.
+macro_rules! insert_taps {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH dirty AS (
+                INSERT INTO analytics_dirty_hours (event_id, hour)
+                SELECT * FROM UNNEST($12::uuid[], $13::timestamptz[]) ON CONFLICT DO NOTHING)
+             INSERT INTO tap_logs (id, band_id, event_id, org_id, tapped_at, outcome, head, agent, device, country, colo)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[],
+                                  $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])",
+            $on_conflict
+        )
+    };
+}
+
+const INSERT: &str = insert_taps!("");
+const INSERT_SKIPPING_STORED: &str = insert_taps!(" ON CONFLICT DO NOTHING");
 
 /// The batch as one array per column (what `UNNEST` takes).
 struct Columns<'a> {
@@ -60,7 +83,6 @@ struct Columns<'a> {
     countries: Vec<Option<&'a str>>,
     colos: Vec<Option<&'a str>>,
 }
-
 impl<'a> Columns<'a> {
     fn of(taps: &'a [TapEvent]) -> Self {
         Self {
