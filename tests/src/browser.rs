@@ -185,6 +185,25 @@ impl Browser {
         self.client.get_alert_text().await.is_ok()
     }
 
+    /// Waits for a JavaScript dialog (the `confirm()` before a destructive form), accepts or
+    /// dismisses it, and returns its text.
+    pub async fn answer_dialog(&self, accept: bool) -> String {
+        let text = eventually("a dialog to open", Duration::from_secs(10), || async {
+            self.client.get_alert_text().await.ok()
+        })
+        .await;
+        let answered =
+            if accept { self.client.accept_alert().await } else { self.client.dismiss_alert().await };
+        answered.unwrap_or_else(|e| panic!("answering the dialog {text:?}: {e}"));
+        text
+    }
+
+    /// Presses Enter on the element `css` (a keyboard user's click).
+    pub async fn press_enter(&self, css: &str) {
+        // U+E007 is WebDriver's Enter key.
+        self.find(css).await.send_keys("\u{e007}").await.unwrap_or_else(|e| panic!("Enter on {css}: {e}"));
+    }
+
     /// Console messages since the last call (Chromium reports CSP violations here).
     pub async fn console(&self) -> Vec<String> {
         match self.client.issue_cmd(ConsoleLog).await {

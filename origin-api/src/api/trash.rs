@@ -18,12 +18,22 @@ pub async fn delete_event(
     ctx: SessionContext,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    delete_event_with_step_up(&state, &ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an event as the API and the dashboard both do: not found first, then step-up.
+pub async fn delete_event_with_step_up(
+    state: &AppState,
+    ctx: &SessionContext,
+    id: Uuid,
+) -> Result<(), ApiError> {
     // Another organisation's event is not found before anything else is said about it.
     state.domain.get_event(&ctx.actor, id).await?;
     // A deleted event sends every tap to the fallback: a second factor from the last 10 minutes.
-    crate::api::mfa::require_step_up(&state, &ctx)?;
+    crate::api::mfa::require_step_up(state, ctx)?;
     state.domain.delete_event(&ctx.actor, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /api/v1/events/{id}/restore`.

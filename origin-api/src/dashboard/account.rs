@@ -47,6 +47,8 @@ pub struct AccountPage<'a> {
     password_error: Option<String>,
     step_up_error: Option<&'a str>,
     mfa_error: Option<String>,
+    /// Why the user was sent here: an action waits for a fresh second factor.
+    step_up_reason: Option<&'static str>,
 }
 
 /// `?next=` after a step-up.
@@ -99,6 +101,7 @@ async fn page<'a>(
         password_error,
         step_up_error,
         mfa_error: None,
+        step_up_reason: None,
     })
 }
 
@@ -137,7 +140,24 @@ pub async fn show(
     QueryParams(q): QueryParams<NextQuery>,
 ) -> Result<Response, PageError> {
     let page = page(&state, &frame, &ctx, q.next.as_deref(), None, None).await?;
-    Ok(render(&frame, StatusCode::OK, &page))
+    // A `next` means an action sent the user here; say why, unless they have already confirmed.
+    let step_up_reason = match (q.next.is_some() && !page.stepped_up, page.mfa_enrolled) {
+        (false, _) => None,
+        (true, true) => Some(
+            "The action you chose needs a fresh code from your authenticator app. Enter it below to confirm it is you, then do it again.",
+        ),
+        (true, false) => {
+            Some("The action you chose needs two-factor authentication. Turn it on below, then try again.")
+        }
+    };
+    Ok(render(&frame, StatusCode::OK, &AccountPage { step_up_reason, ..page }))
+}
+
+/// Sends the user to confirm their second factor (or to turn one on), then back to `back_to`.
+pub fn step_up_first(ctx: &SessionContext, back_to: &str) -> Response {
+    let next: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
+    let section = if ctx.user.mfa_enrolled { "step-up" } else { "mfa-h" };
+    see_other(&format!("/account?next={next}#{section}"))
 }
 
 /// Password change form.

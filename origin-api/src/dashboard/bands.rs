@@ -1,5 +1,5 @@
-//! Bands of an event: search, pagination, status and override changes, CSV
-//! import with a per-row error report.
+//! Bands of an event: search, pagination, status and override changes,
+//! deletion, CSV import with a per-row error report.
 
 use crate::http::extract::{FormBody, PathParam, QueryParams};
 use askama::Template;
@@ -203,4 +203,18 @@ pub async fn update(
         }
         Err(e) => Err(PageError::new(&frame, e)),
     }
+}
+
+/// `POST /bands/{band_id}/delete`: the band goes to the trash; back to its event's bands.
+pub async fn delete(
+    State(state): State<AppState>,
+    frame: Frame,
+    ctx: SessionContext,
+    PathParam(raw): PathParam<String>,
+) -> Result<Response, PageError> {
+    let band_id = BandId::parse(&raw).map_err(|_| PageError::new(&frame, ApiError::NotFound))?;
+    // Read first for the way back (and the 404 another organisation's band gets).
+    let band = state.domain.get_band(&ctx.actor, &band_id).await.or_page(&frame)?;
+    state.domain.delete_band(&ctx.actor, &band_id).await.or_page(&frame)?;
+    Ok(see_other(&format!("/events/{}/bands?notice=band-deleted", band.event_id)))
 }

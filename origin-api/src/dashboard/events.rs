@@ -1,5 +1,5 @@
-//! Events: the list, creation, and the event page (destination, schedule,
-//! what a tap gets right now, band counts, edge sync, latest taps).
+//! Events: the list, creation, deletion, and the event page (destination,
+//! schedule, what a tap gets right now, band counts, edge sync, latest taps).
 
 use crate::http::extract::{FormBody, PathParam};
 use askama::Template;
@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::account::step_up_first;
 use super::charts::{self, Timeline};
 use super::page::{Frame, OrPage, PageError, render, see_other};
 use crate::analytics::{self, RecentHit};
@@ -18,6 +19,7 @@ use crate::domain::DomainError;
 use crate::domain::events::{Event, EventPatch, EventStatus, EventWindow, NewEvent, NewWindow};
 use crate::domain::orgs::Organization;
 use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::http::session_auth::SessionContext;
 use crate::kv_sync::{pusher, records};
 
@@ -410,6 +412,21 @@ pub async fn remove_window(
 ) -> Result<Response, PageError> {
     state.domain.remove_window(&ctx.actor, id, window).await.or_page(&frame)?;
     Ok(see_other(&format!("/events/{id}?notice=window-removed")))
+}
+
+/// `POST /events/{id}/delete` (needs step-up): the event and its bands go to the trash.
+pub async fn delete(
+    State(state): State<AppState>,
+    frame: Frame,
+    ctx: SessionContext,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<Response, PageError> {
+    match crate::api::trash::delete_event_with_step_up(&state, &ctx, id).await {
+        Ok(()) => Ok(see_other("/events?notice=event-deleted")),
+        // Back to this event once confirmed: a form post cannot be replayed, so they delete again.
+        Err(ApiError::StepUpRequired) => Ok(step_up_first(&ctx, &format!("/events/{id}?notice=stepped-up"))),
+        Err(e) => Err(PageError::new(&frame, e)),
+    }
 }
 
 /// `GET /events/{id}/sync`: whether the edge has every change (for the page's badge).

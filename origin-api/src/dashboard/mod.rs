@@ -16,3 +16,4 @@ pub mod bands;
 pub mod charts;
 pub mod events;
 pub mod page;
+pub mod trash;

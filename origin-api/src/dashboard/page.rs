@@ -68,6 +68,19 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "mfa-reset" => "Two-factor authentication was reset; the user must enrol again.",
         "reset-sent" => "If an account exists for that address, a reset link is on its way.",
         "password-reset" => "Your password was changed. Sign in with it now.",
+        "stepped-up" => "Confirmed: for the next ten minutes, sensitive actions need no new code.",
+        "event-deleted" => {
+            "Event deleted, with its bands: their taps now go to the fallback. You can restore it from Trash for 30 days."
+        }
+        "band-deleted" => {
+            "Band deleted: its taps now go to the fallback. You can restore it from Trash for 30 days."
+        }
+        "event-restored" => {
+            "Event restored, with the bands deleted along with it. The edge has them again once synced."
+        }
+        "band-restored" => "Band restored. The edge has it again once synced.",
+        "user-restored" => "User restored: they can sign in again with their password.",
+        "org-restored" => "Organisation restored, with the events, bands and users deleted along with it.",
         _ => return None,
     })
 }
@@ -261,6 +274,14 @@ mod tests {
             assert_eq!(local_path(Some(evil)), "/events", "{evil}");
         }
         assert_eq!(local_path(None), "/events");
+    }
+
+    #[test]
+    fn deletion_notices_name_the_restore_period_the_domain_keeps() {
+        let days = format!("{} days", crate::domain::trash::RESTORE_DAYS);
+        for key in ["event-deleted", "band-deleted"] {
+            assert!(notice_text(key).is_some_and(|t| t.contains(&days)), "{key}");
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct TrashItem {
     pub deleted_at: DateTime<Utc>,
     /// Last moment it can be restored.
     pub restorable_until: DateTime<Utc>,
+    /// Email of the user who deleted it (none when an operator did, from the command line).
+    pub deleted_by: Option<String>,
 }
 
 impl Domain {
@@ -309,19 +311,21 @@ impl Domain {
     pub async fn list_trash(&self, actor: &Actor) -> Result<Vec<TrashItem>, DomainError> {
         let since = self.now() - chrono::Duration::days(RESTORE_DAYS);
         Ok(sqlx::query_as(
-            "SELECT 'event' AS kind, id::text AS id, name, org_id, deleted_at,
-                    deleted_at + make_interval(days => $3) AS restorable_until
-             FROM events WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
-             UNION ALL
-             SELECT 'band', band_id, label, org_id, deleted_at, deleted_at + make_interval(days => $3)
-             FROM bands WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
-             UNION ALL
-             SELECT 'user', id::text, email, org_id, deleted_at, deleted_at + make_interval(days => $3)
-             FROM users WHERE deleted_at >= $1 AND $4
-             UNION ALL
-             SELECT 'org', id::text, name, id, deleted_at, deleted_at + make_interval(days => $3)
-             FROM organizations WHERE deleted_at >= $1 AND $4
-             ORDER BY deleted_at DESC LIMIT 1000",
+            "SELECT t.*, d.email AS deleted_by FROM (
+                 SELECT 'event' AS kind, id::text AS id, name, org_id, deleted_at,
+                        deleted_at + make_interval(days => $3) AS restorable_until, deleted_by AS by_id
+                 FROM events WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
+                 UNION ALL
+                 SELECT 'band', band_id, label, org_id, deleted_at, deleted_at + make_interval(days => $3), deleted_by
+                 FROM bands WHERE deleted_at >= $1 AND ($2::uuid IS NULL OR org_id = $2)
+                 UNION ALL
+                 SELECT 'user', id::text, email, org_id, deleted_at, deleted_at + make_interval(days => $3), deleted_by
+                 FROM users WHERE deleted_at >= $1 AND $4
+                 UNION ALL
+                 SELECT 'org', id::text, name, id, deleted_at, deleted_at + make_interval(days => $3), deleted_by
+                 FROM organizations WHERE deleted_at >= $1 AND $4
+             ) t LEFT JOIN users d ON d.id = t.by_id
+             ORDER BY t.deleted_at DESC, t.kind, t.id LIMIT 1000",
         )
         .bind(since)
         .bind(actor.org_scope().filter())

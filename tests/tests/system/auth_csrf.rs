@@ -349,7 +349,7 @@ async fn every_state_changing_route_enforces_csrf() {
     let token = admin.csrf.clone().expect("csrf");
     let ours = env.origin.url.clone();
     let before = env.snapshot().await;
-    let mut checked = 0;
+    let mut checked = Vec::new();
     for route in routes::table() {
         if route.method == MethodSpec::Get || route.access == Access::Signed {
             continue;
@@ -410,9 +410,20 @@ async fn every_state_changing_route_enforces_csrf() {
                 }
             }
         }
-        checked += 1;
+        checked.push(what);
     }
-    assert!(checked >= 20, "the route table was enumerated ({checked} state-changing routes)");
+    assert!(checked.len() >= 20, "the route table was enumerated ({} state-changing routes)", checked.len());
+    // The dashboard's delete and restore forms are among them (not skipped as reads or signed routes).
+    for form in [
+        "POST /events/{id}/delete",
+        "POST /bands/{band_id}/delete",
+        "POST /trash/events/{id}/restore",
+        "POST /trash/bands/{band_id}/restore",
+        "POST /trash/users/{id}/restore",
+        "POST /trash/orgs/{id}/restore",
+    ] {
+        assert!(checked.iter().any(|c| c == form), "{form} was checked: {checked:?}");
+    }
     assert_eq!(env.snapshot().await, before, "no forged request changed anything");
     assert_eq!(admin.get("/api/v1/me").await.status, 200, "the admin is still signed in");
     assert_eq!(admin_other.get("/api/v1/me").await.status, 200, "and so is their other session");

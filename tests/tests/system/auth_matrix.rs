@@ -124,13 +124,20 @@ const MATRIX: &[(&str, Kind)] = &[
     ("POST /events/{id}", Kind::Tenant),
     ("POST /events/{id}/windows", Kind::Tenant),
     ("POST /events/{id}/windows/{window_id}/delete", Kind::Tenant),
+    ("POST /events/{id}/delete", Kind::Tenant),
     ("GET /events/{id}/sync", Kind::Tenant),
     ("GET /events/{id}/recent", Kind::Tenant),
     ("GET /events/{id}/bands", Kind::Tenant),
     ("POST /events/{id}/bands/import", Kind::Tenant),
     ("POST /bands/{band_id}", Kind::Tenant),
+    ("POST /bands/{band_id}/delete", Kind::Tenant),
     ("GET /events/{id}/analytics", Kind::Tenant),
     ("GET /events/{id}/analytics.csv", Kind::Tenant),
+    ("GET /trash", Kind::Own),
+    ("POST /trash/events/{id}/restore", Kind::Tenant),
+    ("POST /trash/bands/{band_id}/restore", Kind::Tenant),
+    ("POST /trash/users/{id}/restore", Kind::Admin),
+    ("POST /trash/orgs/{id}/restore", Kind::Admin),
     ("GET /account", Kind::Own),
     ("POST /account/password", Kind::Own),
     ("POST /account/step-up", Kind::Own),
@@ -301,7 +308,10 @@ impl Fixture {
         match (method, pattern) {
             (
                 MethodSpec::Delete | MethodSpec::Post,
-                "/api/v1/events/{id}" | "/api/v1/events/{id}/restore",
+                "/api/v1/events/{id}"
+                | "/api/v1/events/{id}/restore"
+                | "/events/{id}/delete"
+                | "/trash/events/{id}/restore",
             ) => {
                 let event = domain
                     .create_event(
@@ -317,7 +327,10 @@ impl Fixture {
             }
             (
                 MethodSpec::Delete | MethodSpec::Post,
-                "/api/v1/bands/{band_id}" | "/api/v1/bands/{band_id}/restore",
+                "/api/v1/bands/{band_id}"
+                | "/api/v1/bands/{band_id}/restore"
+                | "/bands/{band_id}/delete"
+                | "/trash/bands/{band_id}/restore",
             ) => {
                 let id =
                     format!("TMP{}", uuid::Uuid::new_v4().simple().to_string()[..12].to_ascii_uppercase());
@@ -335,7 +348,10 @@ impl Fixture {
                 }
                 return pattern.replace("{band_id}", &id);
             }
-            (MethodSpec::Delete | MethodSpec::Post, "/api/v1/orgs/{id}" | "/api/v1/orgs/{id}/restore") => {
+            (
+                MethodSpec::Delete | MethodSpec::Post,
+                "/api/v1/orgs/{id}" | "/api/v1/orgs/{id}/restore" | "/trash/orgs/{id}/restore",
+            ) => {
                 let name = format!("Throwaway {}", uuid::Uuid::new_v4().simple());
                 let org = domain.create_org(&cli, NewOrg { name, slug: None }).await.unwrap();
                 if pattern.ends_with("/restore") {
@@ -343,7 +359,10 @@ impl Fixture {
                 }
                 return pattern.replace("{id}", &org.id.to_string());
             }
-            (MethodSpec::Delete | MethodSpec::Post, "/api/v1/users/{id}" | "/api/v1/users/{id}/restore") => {
+            (
+                MethodSpec::Delete | MethodSpec::Post,
+                "/api/v1/users/{id}" | "/api/v1/users/{id}/restore" | "/trash/users/{id}/restore",
+            ) => {
                 let user = domain
                     .create_user(
                         &cli,

@@ -10,6 +10,7 @@ use origin_api::domain::actor::Actor;
 use origin_api::domain::bands::{BandStatus, NewBand};
 use origin_api::domain::events::EventPatch;
 use shared::BandId;
+use system_tests::api::ApiClient;
 use system_tests::browser::{Browser, DESKTOP, PHONE};
 use system_tests::db::TestDb;
 use system_tests::edge::{Edge, EdgeOptions};
@@ -363,4 +364,104 @@ async fn forms_without_the_csrf_token_fail_and_scripts_cannot_read_the_session_c
     eventually("the rename", Duration::from_secs(10), || async { (name().await == "Renamed").then_some(()) })
         .await;
     assert_clean(&b, "the CSRF session").await;
+}
+
+/// A CUSTOMER deletes a band and then an event (each after the browser's
+/// confirmation; the event after a fresh code from the authenticator app),
+/// finds both in Trash, restores them (one by keyboard) and sees them back.
+#[tokio::test]
+async fn a_customer_deletes_a_band_and_an_event_and_restores_both_from_the_trash() {
+    let (db, origin, w) = origin_with_world().await;
+    let patch = EventPatch { name: Some("Alpha Weekender".into()), ..Default::default() };
+    origin.domain().update_event(&Actor::cli(), w.event_a, patch).await.expect("rename");
+    // Alice has an authenticator app (enrolled a step back, so the browser's sign-in code is a new one).
+    let mut api = ApiClient::new(&origin.url);
+    assert_eq!(api.login(&w.customer_a.1, PASSWORD).await.status, 200);
+    let (secret, _) = api.enrol_mfa(unix_now() - 30).await;
+    let deleted = || async {
+        sqlx::query_as::<_, (bool, bool)>(
+            "SELECT (SELECT deleted_at IS NOT NULL FROM events WHERE id = $1),
+                    (SELECT deleted_at IS NOT NULL FROM bands WHERE band_id = $2)",
+        )
+        .bind(w.event_a)
+        .bind(&w.band_a)
+        .fetch_one(&db.pool)
+        .await
+        .expect("state")
+    };
+
+    let b = Browser::start(&origin.url).await;
+    sign_in(&b, &w.customer_a.1, PASSWORD).await;
+    b.wait_for_path("/login/mfa").await;
+    b.fill("#code", &code_at(&secret, unix_now())).await;
+    b.click("form[action='/login/mfa'] button[type=submit]").await;
+    b.wait_for_path("/events").await;
+
+    // The band: cancelling the confirmation keeps it, confirming deletes it.
+    let bands = format!("/events/{}/bands", w.event_a);
+    let delete_band = format!("form[action='/bands/{}/delete'] button[type=submit]", w.band_a);
+    b.open(&bands).await;
+    b.click(&delete_band).await;
+    let question = b.answer_dialog(false).await;
+    assert!(question.contains(&w.band_a) && question.contains("Trash"), "the question: {question}");
+    assert_eq!(deleted().await, (false, false), "cancelled: nothing deleted");
+    assert_eq!(b.count(&delete_band).await, 1, "still listed");
+    b.click(&delete_band).await;
+    b.answer_dialog(true).await;
+    b.wait_for_path(&format!("{bands}?notice=band-deleted")).await;
+    assert!(b.text("main .notice").await.contains("Trash"), "the notice says where it went");
+    assert_eq!(b.count("td code").await, 0, "the band is gone from the list");
+    assert_eq!(deleted().await, (false, true));
+
+    // The event: ten minutes after signing in the code has gone stale, so Alice confirms it is her.
+    sqlx::query("UPDATE sessions SET mfa_at = mfa_at - interval '11 minutes' WHERE user_id = $1")
+        .bind(w.customer_a.0)
+        .execute(&db.pool)
+        .await
+        .expect("age the step-up");
+    let event = format!("/events/{}", w.event_a);
+    let delete_event = format!("form[action='{event}/delete'] button[type=submit]");
+    b.open(&event).await;
+    b.click(&delete_event).await;
+    let question = b.answer_dialog(true).await;
+    assert!(question.contains("Trash"), "the question: {question}");
+    b.wait_for_path("/account").await;
+    let reason = b.text("#step-up .notice").await;
+    assert!(reason.contains("authenticator app"), "the page says what to do: {reason}");
+    assert_eq!(deleted().await, (false, true), "not deleted without the code");
+    screenshots(&b, "step-up-for-delete").await;
+    b.fill("#step_code", &code_at(&secret, unix_now() + 30)).await;
+    b.click("form[action='/account/step-up'] button[type=submit]").await;
+    b.wait_for_path(&format!("{event}?notice=stepped-up")).await;
+    b.click(&delete_event).await;
+    b.answer_dialog(true).await;
+    b.wait_for_path("/events?notice=event-deleted").await;
+    assert!(b.text("main .notice").await.contains("Trash"), "the notice says where it went");
+    assert!(!b.text("main").await.contains("Alpha Weekender"), "the event is gone from the list");
+    assert_eq!(deleted().await, (true, true));
+
+    // Both are in the trash, with who deleted them.
+    b.click("nav a[href='/trash']").await;
+    b.wait_for_path("/trash").await;
+    let event_row = format!("tr[data-kind='event'][data-id='{}']", w.event_a);
+    let band_row = format!("tr[data-kind='band'][data-id='{}']", w.band_a);
+    assert!(b.text(&event_row).await.contains("Alpha Weekender"));
+    assert!(b.text(&band_row).await.contains(&w.customer_a.1), "who deleted it");
+    assert_eq!(b.count("tbody tr").await, 2, "only Alice's organisation's items");
+    screenshots(&b, "trash").await;
+
+    // Restore the event (the band was deleted on its own, so it stays), then the band by keyboard.
+    b.click(&format!("{event_row} button[type=submit]")).await;
+    b.wait_for_path("/trash?notice=event-restored").await;
+    assert_eq!(deleted().await, (false, true));
+    b.press_enter(&format!("{band_row} button[type=submit]")).await;
+    b.wait_for_path("/trash?notice=band-restored").await;
+    assert_eq!(deleted().await, (false, false));
+    assert_eq!(b.count("tbody tr").await, 0, "the trash is empty");
+
+    b.open("/events").await;
+    assert!(b.text("main table").await.contains("Alpha Weekender"), "the event is back");
+    b.open(&bands).await;
+    assert_eq!(b.text("td code").await, w.band_a, "the band is back");
+    assert_clean(&b, "the delete and restore session").await;
 }

@@ -1,23 +1,26 @@
 //! Soft deletes of events and bands: hidden everywhere (API, dashboard, the
 //! edge in real workerd), restorable for 30 days by ADMIN or the owning
 //! organisation, then purged by the retention job with band ids reserved.
+//! The dashboard's delete, trash and restore forms keep the same rules.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth_support::{Env, snapshot};
 use chrono::Utc;
 use origin_api::clock::{Clock, ManualClock, SystemClock};
 use origin_api::domain::actor::Actor;
 use origin_api::domain::bands::{BandStatus, ImportOutcome, NewBand};
+use origin_api::domain::events::{EventPatch, NewEvent};
 use origin_api::retention::{self, Outcome, Policy, RunOptions};
 use serde_json::Value;
 use shared::BandId;
-use system_tests::api::ApiClient;
+use system_tests::api::{Answer, ApiClient};
 use system_tests::db::TestDb;
 use system_tests::edge::{Edge, EdgeOptions};
 use system_tests::eventually;
 use system_tests::origin::{Origin, OriginOptions};
-use system_tests::world::{self, PASSWORD};
+use system_tests::world::{self, PASSWORD, World};
 
 async fn audit_count(db: &TestDb, action: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
@@ -336,4 +339,270 @@ async fn a_deleted_organisation_takes_its_events_bands_and_users_along_and_back(
     assert_eq!(audit_count(&db, "org.purged").await, 1);
     assert_eq!(origin_api::audit::verify::verify(&db.pool, &ring).await.unwrap().first_broken, None);
     assert_eq!(bob.get(&format!("/api/v1/events/{}", w.event_b)).await.status, 200, "B still untouched");
+}
+
+// ---------------------------------------------------------------------------
+// The dashboard's delete, trash and restore forms (posted as a browser does)
+// ---------------------------------------------------------------------------
+
+/// `deleted_at` of A's event and band (`None`: live).
+async fn deleted_at_of(
+    db: &TestDb,
+    w: &World,
+) -> (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>) {
+    sqlx::query_as(
+        "SELECT (SELECT deleted_at FROM events WHERE id = $1), (SELECT deleted_at FROM bands WHERE band_id = $2)",
+    )
+    .bind(w.event_a)
+    .bind(&w.band_a)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// A page answer that sends the browser on: its `Location`.
+fn redirected_to(answer: &Answer, what: &str) -> String {
+    assert_eq!(answer.status, 303, "{what}: {}", answer.text);
+    answer.location().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn another_organisations_delete_and_restore_forms_are_not_found_and_its_trash_stays_its_own() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let w = world::build(origin.domain()).await;
+    let patch = EventPatch { name: Some("Alpha Secret Gala".into()), ..Default::default() };
+    origin.domain().update_event(&Actor::cli(), w.event_a, patch).await.unwrap();
+    let mut alice = ApiClient::new(&origin.url);
+    alice.login(&w.customer_a.1, PASSWORD).await;
+    alice.enrol_mfa(system_tests::unix_now()).await;
+    // Bob has a fresh second factor too: only tenancy can stop him.
+    let mut bob = ApiClient::new(&origin.url);
+    bob.login(&w.customer_b.1, PASSWORD).await;
+    bob.enrol_mfa(system_tests::unix_now()).await;
+    let delete_event = format!("/events/{}/delete", w.event_a);
+    let delete_band = format!("/bands/{}/delete", w.band_a);
+
+    let before = snapshot(&db).await;
+    for path in [&delete_event, &delete_band] {
+        let r = bob.send_form(path, &[]).await;
+        assert_eq!(r.status, 404, "Bob posting {path}: {}", r.text);
+        assert!(r.text.contains("Not found") && !r.text.contains("Alpha Secret Gala"), "{path}: {}", r.text);
+    }
+    assert_eq!(snapshot(&db).await, before, "Bob's delete forms changed nothing");
+    assert_eq!(deleted_at_of(&db, &w).await, (None, None));
+
+    // Alice deletes her band, then her event, through the same forms.
+    let to = redirected_to(&alice.send_form(&delete_band, &[]).await, "Alice deleting her band");
+    assert_eq!(to, format!("/events/{}/bands?notice=band-deleted", w.event_a));
+    let to = redirected_to(&alice.send_form(&delete_event, &[]).await, "Alice deleting her event");
+    assert_eq!(to, "/events?notice=event-deleted");
+    let (event_gone, band_gone) = deleted_at_of(&db, &w).await;
+    assert!(event_gone.is_some() && band_gone.is_some(), "both in the trash");
+    let listed = alice.get(&to).await.text;
+    assert!(listed.contains("restore it from Trash for 30 days"), "the notice says how to undo it: {listed}");
+    assert!(!listed.contains("Alpha Secret Gala"), "the deleted event is not listed");
+    assert_eq!(alice.get(&format!("/events/{}/bands", w.event_b)).await.status, 404, "A sees no B");
+
+    // Bob deletes his own band, so his trash is not empty by accident.
+    let to = redirected_to(&bob.send_form(&format!("/bands/{}/delete", w.band_b), &[]).await, "Bob's band");
+    assert_eq!(to, format!("/events/{}/bands?notice=band-deleted", w.event_b));
+
+    let before = snapshot(&db).await;
+    for path in [format!("/trash/events/{}/restore", w.event_a), format!("/trash/bands/{}/restore", w.band_a)]
+    {
+        let r = bob.send_form(&path, &[]).await;
+        assert_eq!(r.status, 404, "Bob posting {path}: {}", r.text);
+    }
+    for path in
+        [format!("/trash/users/{}/restore", w.customer_a.0), format!("/trash/orgs/{}/restore", w.org_a)]
+    {
+        assert_eq!(bob.send_form(&path, &[]).await.status, 403, "{path} is for ADMINs");
+    }
+    assert_eq!(snapshot(&db).await, before, "Bob's restore forms changed nothing");
+
+    let bobs = bob.get("/trash").await;
+    assert_eq!(bobs.status, 200);
+    assert!(bobs.text.contains(&format!("data-id=\"{}\"", w.band_b)), "Bob sees his band: {}", bobs.text);
+    for a in [w.band_a.as_str(), &w.event_a.to_string(), "Alpha Secret Gala", &w.customer_a.1] {
+        assert!(!bobs.text.contains(a), "Bob's trash shows nothing of A ({a}): {}", bobs.text);
+    }
+    let alices = alice.get("/trash").await;
+    for (what, needle) in [
+        ("her event", format!("data-id=\"{}\"", w.event_a)),
+        ("its name", "Alpha Secret Gala".to_string()),
+        ("her band", format!("data-id=\"{}\"", w.band_a)),
+        ("who deleted them", w.customer_a.1.clone()),
+        ("her event's restore form", format!("action=\"/trash/events/{}/restore\"", w.event_a)),
+    ] {
+        assert!(alices.text.contains(&needle), "Alice's trash shows {what}: {}", alices.text);
+    }
+    assert!(!alices.text.contains(&w.band_b), "and nothing of B");
+    assert!(!alices.text.contains("data-kind=\"user\""), "CUSTOMERs see no users in the trash");
+
+    // Restoring: the band waits for its event (and says so); then both come back.
+    let r = alice.send_form(&format!("/trash/bands/{}/restore", w.band_a), &[]).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("restore the event first"), "{}", r.text);
+    let to = redirected_to(
+        &alice.send_form(&format!("/trash/events/{}/restore", w.event_a), &[]).await,
+        "Alice restoring her event",
+    );
+    assert_eq!(to, "/trash?notice=event-restored");
+    let to = redirected_to(
+        &alice.send_form(&format!("/trash/bands/{}/restore", w.band_a), &[]).await,
+        "Alice restoring her band",
+    );
+    assert_eq!(to, "/trash?notice=band-restored");
+    assert_eq!(deleted_at_of(&db, &w).await, (None, None), "both are back");
+    assert!(alice.get(&format!("/events/{}/bands", w.event_a)).await.text.contains(&w.band_a));
+    assert_eq!(audit_count(&db, "band.restored").await, 1);
+}
+
+#[tokio::test]
+async fn deleting_an_event_from_the_dashboard_needs_a_fresh_second_factor() {
+    let (env, clock) = Env::start_manual().await;
+    let w = &env.world;
+    let mut alice = env.anonymous();
+    alice.login(&w.customer_a.1, PASSWORD).await;
+    let (secret, _) = alice.enrol_mfa(clock.now().timestamp()).await;
+    // Eleven minutes after her last code: the step-up has lapsed.
+    clock.advance(chrono::Duration::minutes(11));
+    let delete_event = format!("/events/{}/delete", w.event_a);
+    let before = env.snapshot().await;
+    let to = redirected_to(&alice.send_form(&delete_event, &[]).await, "a delete without step-up");
+    assert_eq!(env.snapshot().await, before, "refused: nothing changed");
+    assert_eq!(deleted_at_of(&env.db, w).await, (None, None));
+    let (path, fragment) = to.split_once('#').unwrap_or((&to, ""));
+    assert!(path.starts_with("/account?") && fragment == "step-up", "sent to confirm: {to}");
+    let account = alice.get(path).await;
+    assert_eq!(account.status, 200);
+    assert!(
+        account.text.contains("needs a fresh code from your authenticator app"),
+        "the page says why: {}",
+        account.text
+    );
+    assert!(account.text.contains("action=\"/account/step-up\""), "with the form to do it");
+
+    // Confirming with a code leads back to the event; deleting again works.
+    let query = url::Url::parse(&format!("{}{path}", env.origin.url)).unwrap();
+    let next = query.query_pairs().find(|(k, _)| k == "next").map(|(_, v)| v.into_owned()).unwrap();
+    let code = system_tests::totp::code_at(&secret, clock.now().timestamp());
+    let back = redirected_to(
+        &alice.send_form("/account/step-up", &[("code", &code), ("next", &next)]).await,
+        "the step-up",
+    );
+    assert_eq!(back, format!("/events/{}?notice=stepped-up", w.event_a));
+    let to = redirected_to(&alice.send_form(&delete_event, &[]).await, "a delete after step-up");
+    assert_eq!(to, "/events?notice=event-deleted");
+    assert!(deleted_at_of(&env.db, w).await.0.is_some(), "deleted");
+
+    // Without any second factor there is nothing to confirm: Bob is told to turn one on.
+    let bob = env.customer_b().await;
+    let before = env.snapshot().await;
+    let to = redirected_to(
+        &bob.send_form(&format!("/events/{}/delete", w.event_b), &[]).await,
+        "a delete without a second factor",
+    );
+    assert_eq!(env.snapshot().await, before, "refused: nothing changed");
+    let account = bob.get(to.split('#').next().unwrap_or_default()).await;
+    assert!(account.text.contains("needs two-factor authentication"), "the page says why: {}", account.text);
+}
+
+#[tokio::test]
+async fn the_dashboards_delete_and_restore_forms_need_the_csrf_token() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let w = world::build(origin.domain()).await;
+    let (admin, _) = world::admin_client(&origin, &w).await;
+    let cli = Actor::cli();
+    let domain = origin.domain();
+    // Something of each kind in the trash, and a live event and band to delete.
+    let spare = domain
+        .create_event(&cli, NewEvent { org_id: w.org_a, name: "Spare".into(), ..Default::default() })
+        .await
+        .unwrap();
+    // Its band is deleted on its own first, so it comes back on its own after the event.
+    let band = NewBand {
+        line: 2,
+        band_id: BandId::parse("SPARE001").unwrap(),
+        label: String::new(),
+        status: BandStatus::Active,
+        override_url: None,
+    };
+    domain.import_bands(&cli, spare.id, vec![band], Vec::new()).await.unwrap();
+    domain.delete_band(&cli, &BandId::parse("SPARE001").unwrap()).await.unwrap();
+    domain.delete_event(&cli, spare.id).await.unwrap();
+    domain.delete_user(&cli, w.deactivated.0).await.unwrap();
+    domain.delete_org(&cli, w.org_b).await.unwrap();
+    // The band before its event: deleting the event first would take the band along.
+    let forms = [
+        format!("/bands/{}/delete", w.band_a),
+        format!("/events/{}/delete", w.event_a),
+        format!("/trash/events/{}/restore", spare.id),
+        "/trash/bands/SPARE001/restore".to_string(),
+        format!("/trash/users/{}/restore", w.deactivated.0),
+        format!("/trash/orgs/{}/restore", w.org_b),
+    ];
+
+    let mut tokenless = admin.clone();
+    tokenless.csrf = None;
+    let mut forged = admin.clone();
+    forged.csrf = Some("A".repeat(admin.csrf.as_deref().map_or(32, str::len)));
+    let before = snapshot(&db).await;
+    for (what, client) in [("without the token", &tokenless), ("with a forged token", &forged)] {
+        for path in &forms {
+            let r = client.send_form(path, &[]).await;
+            assert_eq!(r.status, 403, "{path} {what}: {}", r.text);
+            assert!(r.text.contains("Not allowed"), "{path} {what}: a refusal page");
+        }
+    }
+    assert_eq!(snapshot(&db).await, before, "no form without its token changed anything");
+    // Control: the same forms with the session's token (an ADMIN with a fresh second factor) all work.
+    for path in &forms {
+        redirected_to(&admin.send_form(path, &[]).await, path);
+    }
+    let (event_gone, band_gone) = deleted_at_of(&db, &w).await;
+    assert!(event_gone.is_some() && band_gone.is_some(), "the control deleted both");
+    let trash = admin.get("/trash").await.text;
+    assert!(!trash.contains(&format!("data-id=\"{}\"", w.org_b)), "the organisation is back: {trash}");
+}
+
+#[tokio::test]
+async fn an_admins_trash_lists_users_and_organisations_and_restores_them() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let w = world::build(origin.domain()).await;
+    let (admin, _) = world::admin_client(&origin, &w).await;
+    assert_eq!(admin.delete(&format!("/api/v1/users/{}", w.customer_a.0)).await.status, 204);
+    assert_eq!(admin.delete(&format!("/api/v1/orgs/{}", w.org_b)).await.status, 204);
+    let trash = admin.get("/trash").await;
+    assert_eq!(trash.status, 200);
+    for (what, needle) in [
+        ("the user", format!("data-kind=\"user\" data-id=\"{}\"", w.customer_a.0)),
+        ("the organisation", format!("data-kind=\"organisation\" data-id=\"{}\"", w.org_b)),
+        ("its event", format!("data-kind=\"event\" data-id=\"{}\"", w.event_b)),
+        ("who deleted them", w.admin.1.clone()),
+        ("the organisation's name", "Org B".to_string()),
+    ] {
+        assert!(trash.text.contains(&needle), "the trash shows {what}: {}", trash.text);
+    }
+    let to = redirected_to(
+        &admin.send_form(&format!("/trash/users/{}/restore", w.customer_a.0), &[]).await,
+        "restoring the user",
+    );
+    assert_eq!(to, "/trash?notice=user-restored");
+    let to = redirected_to(
+        &admin.send_form(&format!("/trash/orgs/{}/restore", w.org_b), &[]).await,
+        "restoring the organisation",
+    );
+    assert_eq!(to, "/trash?notice=org-restored");
+    for email in [&w.customer_a.1, &w.customer_b.1] {
+        assert_eq!(ApiClient::new(&origin.url).login(email, PASSWORD).await.status, 200, "{email} is back");
+    }
+    let after = admin.get("/trash").await.text;
+    assert!(
+        !after.contains("data-kind=\"user\"") && !after.contains("data-kind=\"organisation\""),
+        "{after}"
+    );
 }
