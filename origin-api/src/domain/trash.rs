@@ -71,9 +71,11 @@ impl Domain {
     /// Restores a deleted event and the bands deleted with it.
     pub async fn restore_event(&self, actor: &Actor, id: Uuid) -> Result<(), DomainError> {
         let mut tx = self.begin().await?;
-        let (org_id, deleted_at): (Uuid, DateTime<Utc>) = sqlx::query_as(
-            "SELECT org_id, deleted_at FROM events
-             WHERE id = $1 AND deleted_at IS NOT NULL AND ($2::uuid IS NULL OR org_id = $2) FOR UPDATE",
+        let (org_id, deleted_at, org_deleted): (Uuid, DateTime<Utc>, bool) = sqlx::query_as(
+            "SELECT e.org_id, e.deleted_at, o.deleted_at IS NOT NULL FROM events e
+             JOIN organizations o ON o.id = e.org_id
+             WHERE e.id = $1 AND e.deleted_at IS NOT NULL AND ($2::uuid IS NULL OR e.org_id = $2)
+             FOR UPDATE OF e",
         )
         .bind(id)
         .bind(actor.org_scope().filter())
@@ -81,6 +83,12 @@ impl Domain {
         .await?
         .ok_or(DomainError::NotFound)?;
         self.check_restorable(deleted_at)?;
+        if org_deleted {
+            // Live again at the edge while its organisation is deleted would be a hole in the delete.
+            return Err(DomainError::Conflict(
+                "its organisation is deleted: restore the organisation first".into(),
+            ));
+        }
         sqlx::query("UPDATE events SET deleted_at = NULL, deleted_by = NULL WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -186,14 +194,21 @@ impl Domain {
             return Err(DomainError::Forbidden);
         }
         let mut tx = self.begin().await?;
-        let (org_id, deleted_at): (Option<Uuid>, DateTime<Utc>) = sqlx::query_as(
-            "SELECT org_id, deleted_at FROM users WHERE id = $1 AND deleted_at IS NOT NULL FOR UPDATE",
+        let (org_id, deleted_at, org_deleted): (Option<Uuid>, DateTime<Utc>, bool) = sqlx::query_as(
+            "SELECT u.org_id, u.deleted_at, COALESCE(o.deleted_at IS NOT NULL, false) FROM users u
+             LEFT JOIN organizations o ON o.id = u.org_id
+             WHERE u.id = $1 AND u.deleted_at IS NOT NULL FOR UPDATE OF u",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DomainError::NotFound)?;
         self.check_restorable(deleted_at)?;
+        if org_deleted {
+            return Err(DomainError::Conflict(
+                "their organisation is deleted: restore the organisation first".into(),
+            ));
+        }
         sqlx::query("UPDATE users SET deleted_at = NULL, deleted_by = NULL WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -312,6 +312,13 @@ async fn a_deleted_organisation_takes_its_events_bands_and_users_along_and_back(
     let mut bob = ApiClient::new(&origin.url);
     assert_eq!(bob.login(&w.customer_b.1, PASSWORD).await.status, 200);
     assert_eq!(bob.get(&format!("/api/v1/events/{}", w.event_b)).await.status, 200);
+    // Its parts cannot come back on their own while it is deleted.
+    let event_restore = admin.post(&format!("/api/v1/events/{}/restore", w.event_a), Value::Null).await;
+    assert_eq!(event_restore.status, 409, "{:?}", event_restore.text);
+    let user_restore = admin.post(&format!("/api/v1/users/{}/restore", w.customer_a.0), Value::Null).await;
+    assert_eq!(user_restore.status, 409, "{:?}", user_restore.text);
+    assert_eq!(admin.get(&format!("/api/v1/events/{}", w.event_a)).await.status, 404);
+    assert_eq!(ApiClient::new(&origin.url).login(&w.customer_a.1, PASSWORD).await.status, 401);
 
     assert_eq!(admin.post(&format!("{org}/restore"), Value::Null).await.status, 204);
     assert_eq!(ApiClient::new(&origin.url).login(&w.customer_a.1, PASSWORD).await.status, 200);
