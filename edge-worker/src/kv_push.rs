@@ -3,7 +3,10 @@
 //! Authentication comes first and uses headers only: an unsigned, stale,
 //! wrong-key or replayed request is refused (401) before a body byte is read.
 //! Within a batch the last operation per key wins (the origin sends them in
-//! commit order); a put never replaces a record with a newer `rev`.
+//! commit order); a put never replaces a record with a newer `rev`, unless
+//! that `rev` is above the highest the origin ever issued (the batch's
+//! `rev_ceiling`): such a record was forged with a leaked key, and must not
+//! outlive the key's rotation.
 
 use serde::de::DeserializeOwned;
 use shared::records::{MAX_KV_OPS, event_kv_key};
@@ -82,7 +85,7 @@ pub async fn handle(req: web_sys::Request, env: &Env, https: bool) -> Result<web
             https,
         );
     }
-    match apply(&kv, batch.ops).await {
+    match apply(&kv, batch.ops, batch.rev_ceiling).await {
         Ok(result) => {
             log::info(
                 "kv_push_applied",
@@ -110,7 +113,11 @@ enum Outcome {
     Stale,
 }
 
-async fn apply(kv: &KvStore, ops: Vec<KvOp>) -> std::result::Result<KvBatchResult, KvError> {
+async fn apply(
+    kv: &KvStore,
+    ops: Vec<KvOp>,
+    rev_ceiling: Option<i64>,
+) -> std::result::Result<KvBatchResult, KvError> {
     // Only each key's last operation matters: a later operation on the same key replaces an earlier one.
     let mut last: Vec<(String, KvOp)> = Vec::with_capacity(ops.len());
     for op in ops {
@@ -122,7 +129,7 @@ async fn apply(kv: &KvStore, ops: Vec<KvOp>) -> std::result::Result<KvBatchResul
     }
     let mut result = KvBatchResult { applied: 0, stale: 0 };
     for (key, op) in last {
-        match apply_one(kv, key, op).await? {
+        match apply_one(kv, key, op, rev_ceiling).await? {
             Outcome::Applied => result.applied += 1,
             Outcome::Stale => result.stale += 1,
         }
@@ -130,11 +137,18 @@ async fn apply(kv: &KvStore, ops: Vec<KvOp>) -> std::result::Result<KvBatchResul
     Ok(result)
 }
 
-async fn apply_one(kv: &KvStore, key: String, op: KvOp) -> std::result::Result<Outcome, KvError> {
+async fn apply_one(
+    kv: &KvStore,
+    key: String,
+    op: KvOp,
+    rev_ceiling: Option<i64>,
+) -> std::result::Result<Outcome, KvError> {
     match op {
-        KvOp::PutBand { record, .. } => put_if_newer::<BandRecord>(kv, &key, record.rev, &record).await,
+        KvOp::PutBand { record, .. } => {
+            put_if_newer::<BandRecord>(kv, &key, record.rev, rev_ceiling, &record).await
+        }
         KvOp::PutEvent { event_id, record } => {
-            let outcome = put_if_newer::<EventRecord>(kv, &key, record.rev, &record).await;
+            let outcome = put_if_newer::<EventRecord>(kv, &key, record.rev, rev_ceiling, &record).await;
             event_cache::invalidate(&event_id);
             outcome
         }
@@ -168,12 +182,18 @@ async fn put_if_newer<T: Revisioned + DeserializeOwned>(
     kv: &KvStore,
     key: &str,
     rev: i64,
+    rev_ceiling: Option<i64>,
     record: &impl serde::Serialize,
 ) -> std::result::Result<Outcome, KvError> {
     if let Some(current) = kv.get(key).bytes().await? {
         // An unreadable current record is replaced: the origin's copy is authoritative.
-        if serde_json::from_slice::<T>(&current).is_ok_and(|c| c.rev() > rev) {
-            return Ok(Outcome::Stale);
+        if let Ok(current) = serde_json::from_slice::<T>(&current) {
+            let forged = rev_ceiling.is_some_and(|ceiling| current.rev() > ceiling);
+            if forged {
+                log::warn("kv_forged_rev_replaced", &[("key", key), ("rev", &current.rev().to_string())]);
+            } else if current.rev() > rev {
+                return Ok(Outcome::Stale);
+            }
         }
     }
     kv.put(key, serde_json::to_string(record)?)?.execute().await?;

@@ -210,6 +210,11 @@ pub const MAX_KV_OPS: usize = 500;
 pub struct KvBatch {
     /// Applied in order.
     pub ops: Vec<KvOp>,
+    /// The highest revision the origin has ever issued. A KV record above it
+    /// was not written by the origin (a leaked signing key), so it does not
+    /// get to block the origin's put as "newer". Absent: plain `rev` order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev_ceiling: Option<i64>,
 }
 
 /// Answer of `POST /_internal/kv`.

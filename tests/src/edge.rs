@@ -139,7 +139,7 @@ impl Edge {
 
     /// Pushes KV operations through the signed `POST /_internal/kv`, as the origin does.
     pub async fn push(&self, ops: Vec<KvOp>) -> reqwest::Response {
-        let body = serde_json::to_vec(&KvBatch { ops }).expect("serialise batch");
+        let body = serde_json::to_vec(&KvBatch { ops, rev_ceiling: None }).expect("serialise batch");
         let signed = keys::sign_now(&self.keys, "POST", "/_internal/kv", &body);
         keys::apply(http::client().post(self.url("/_internal/kv")), &signed)
             .header("content-type", "application/json")

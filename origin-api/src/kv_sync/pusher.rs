@@ -140,7 +140,12 @@ impl Pusher {
                 Some(op)
             })
             .collect();
-        let body = serde_json::to_vec(&KvBatch { ops }).unwrap_or_default();
+        // Read after the rows: every revision ever pushed is at most this.
+        let rev_ceiling: Option<i64> =
+            sqlx::query_scalar("SELECT pg_sequence_last_value('kv_outbox_seq_seq')")
+                .fetch_one(&self.db)
+                .await?;
+        let body = serde_json::to_vec(&KvBatch { ops, rev_ceiling }).unwrap_or_default();
         match self.send(&body).await {
             Ok(()) => {
                 sqlx::query(

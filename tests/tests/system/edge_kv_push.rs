@@ -11,7 +11,7 @@ const FIRST: &str = "https://first.example/";
 const SECOND: &str = "https://second.example/";
 
 fn body_of(ops: Vec<KvOp>) -> Vec<u8> {
-    serde_json::to_vec(&KvBatch { ops }).unwrap()
+    serde_json::to_vec(&KvBatch { ops, rev_ceiling: None }).unwrap()
 }
 
 async fn send(
@@ -160,4 +160,25 @@ async fn signed_but_bad_batches_are_refused_and_older_revisions_never_win() {
     ];
     assert_eq!(signed_send(body_of(ops)).await.status(), 200);
     assert_eq!(destination(edge, "/PUSHED01").await, "https://fallback.example/", "deleted band is unknown");
+}
+
+/// `rev_ceiling`: a record above the origin's highest revision was forged
+/// (a leaked key) and is replaced; below it, `rev` order still holds.
+#[tokio::test]
+async fn a_revision_above_the_origins_ceiling_does_not_block_its_pushes() {
+    let s = setup(EdgeOptions::default()).await;
+    let edge = &s.edge;
+    let push = |ops: Vec<KvOp>, rev_ceiling: Option<i64>| async move {
+        let body = serde_json::to_vec(&KvBatch { ops, rev_ceiling }).unwrap();
+        let signed = keys::sign_now(&edge.keys, "POST", "/_internal/kv", &body);
+        send(edge, Some(&signed), body).await.json::<serde_json::Value>().await.unwrap()
+    };
+    assert_eq!(push(change(&s, "https://forged.example/", i64::MAX), None).await["applied"], 1);
+    assert_eq!(push(change(&s, SECOND, 50), None).await["stale"], 1, "no ceiling: plain rev order");
+    assert_eq!(destination(edge, "/PUSHED01").await, "https://forged.example/");
+    assert_eq!(push(change(&s, SECOND, 50), Some(100)).await["applied"], 1, "the forged record is replaced");
+    assert_eq!(destination(edge, "/PUSHED01").await, SECOND);
+    // Within the ceiling, an older revision still never wins.
+    assert_eq!(push(change(&s, "https://older.example/", 40), Some(100)).await["stale"], 1);
+    assert_eq!(destination(edge, "/PUSHED01").await, SECOND);
 }

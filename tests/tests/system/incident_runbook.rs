@@ -11,7 +11,7 @@ use system_tests::db::TestDb;
 use system_tests::edge::{Edge, EdgeOptions};
 use system_tests::origin::{Origin, OriginOptions, cli, succeeded};
 use system_tests::world::{self, PASSWORD};
-use system_tests::{eventually, http};
+use system_tests::{eventually, http, records};
 
 #[tokio::test]
 async fn event_freeze_pins_every_band_to_the_fallback_at_the_edge_and_unfreeze_restores_it() {
@@ -74,6 +74,50 @@ async fn event_freeze_pins_every_band_to_the_fallback_at_the_edge_and_unfreeze_r
     .await;
     let (code, out) = cli(&db, &options, &["event", "freeze", &uuid::Uuid::now_v7().to_string()]).await;
     assert!(!succeeded(code), "an unknown event is an error: {out}");
+}
+
+/// Runbook 2 (leaked signing key): whoever held the key may have written KV
+/// records with a huge `rev`. The origin's next push of the key replaces
+/// them (its `rev_ceiling` marks them forged), so `kv resync` undoes the
+/// tampering without anyone deleting keys by hand.
+#[tokio::test]
+async fn a_record_forged_with_a_huge_revision_is_replaced_by_kv_resync() {
+    let db = TestDb::new().await;
+    let listener = Origin::bind().await;
+    let options = OriginOptions::default();
+    let edge = Edge::start(EdgeOptions {
+        origin_url: format!("http://{}", listener.local_addr().unwrap()),
+        signing_keys: options.signing_keys.clone(),
+        ..EdgeOptions::default()
+    })
+    .await;
+    let options = OriginOptions { edge_url: Some(edge.base_url.clone()), ..options };
+    let origin = Origin::start_on(listener, &db, options.clone(), Arc::new(SystemClock)).await;
+    let w = world::build(origin.domain()).await;
+    let band_path = format!("/{}", w.band_a);
+    eventually("the edge to route the band to the live window", Duration::from_secs(30), || async {
+        (edge.location(&band_path).await.as_deref() == Some("https://example.com/live")).then_some(())
+    })
+    .await;
+
+    // The attacker, signing with the leaked key, points the band at a phishing page for good.
+    let mut forged =
+        records::band(w.event_a, w.org_a, shared::BandStatus::Active, Some("https://phish.example/"));
+    forged.rev = i64::MAX;
+    edge.push_ok(vec![records::put_band(&w.band_a, forged)]).await;
+    assert_eq!(edge.location(&band_path).await.as_deref(), Some("https://phish.example/"));
+    // A push that does not say how far the origin's revisions go loses to it, as it should.
+    let mut honest = records::band(w.event_a, w.org_a, shared::BandStatus::Active, None);
+    honest.rev = 1_000;
+    let r = edge.push(vec![records::put_band(&w.band_a, honest)]).await;
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["stale"], 1);
+
+    let (code, out) = cli(&db, &options, &["kv", "resync", "--event", &w.event_a.to_string()]).await;
+    assert!(succeeded(code), "{out}");
+    eventually("the resync to replace the forged record", Duration::from_secs(30), || async {
+        (edge.location(&band_path).await.as_deref() == Some("https://example.com/live")).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
