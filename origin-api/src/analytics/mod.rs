@@ -46,6 +46,7 @@ macro_rules! classified_hits {
 }
 
 pub mod hourly_rollup;
+pub mod range;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,6 +1,7 @@
 //! The management JSON API (`/api/v1/…`). Every mutation goes through the
 //! domain services (audited, KV-synced, tenancy-filtered).
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod bands;

@@ -6,41 +6,15 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::charts::{self, HourChart};
 use super::page::{Frame, OrPage, PageError, render};
+use crate::analytics::range::RangeQuery;
 use crate::analytics::{self, Totals};
 use crate::domain::events::Event;
 use crate::http::AppState;
 use crate::http::session_auth::SessionContext;
-
-/// Range parameters (dates, UTC, inclusive).
-#[derive(Debug, Default, Deserialize)]
-pub struct Range {
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-}
-
-impl Range {
-    /// `[from 00:00, to+1 00:00)`; defaults to the last 7 days; at most 92 days.
-    fn bounds(&self, now: DateTime<Utc>) -> (NaiveDate, NaiveDate, DateTime<Utc>, DateTime<Utc>) {
-        let parse = |s: &Option<String>| {
-            s.as_deref().and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-        };
-        let today = now.date_naive();
-        let to = parse(&self.to).unwrap_or(today);
-        let from = parse(&self.from).unwrap_or(to - Duration::days(6)).min(to);
-        let from = from.max(to - Duration::days(91));
-        let start = from.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc());
-        let end = (to + Duration::days(1)).and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc());
-        (from, to, start, end)
-    }
-}
 
 /// The analytics page.
 #[derive(Template)]
@@ -60,10 +34,12 @@ pub async fn show(
     frame: Frame,
     ctx: SessionContext,
     PathParam(id): PathParam<Uuid>,
-    QueryParams(range): QueryParams<Range>,
+    QueryParams(query): QueryParams<RangeQuery>,
 ) -> Result<Response, PageError> {
     let event = state.domain.get_event(&ctx.actor, id).await.or_page(&frame)?;
-    let (from, to, start, end) = range.bounds(state.clock.now());
+    // A person fixes a range in the form, which shows the range read: repair, don't refuse.
+    let range = query.lenient(state.clock.now().date_naive());
+    let (from, to, start, end) = (range.from, range.to, range.start(), range.end());
     let db = &state.domain.db;
     let hours = analytics::hourly(db, id, start, end).await.or_page(&frame)?;
     let totals = analytics::totals(db, id, start, end).await.or_page(&frame)?;
@@ -81,11 +57,12 @@ pub async fn csv(
     frame: Frame,
     ctx: SessionContext,
     PathParam(id): PathParam<Uuid>,
-    QueryParams(range): QueryParams<Range>,
+    QueryParams(query): QueryParams<RangeQuery>,
 ) -> Result<Response, PageError> {
     let event = state.domain.get_event(&ctx.actor, id).await.or_page(&frame)?;
-    let (from, to, start, end) = range.bounds(state.clock.now());
-    let hours = analytics::hourly(&state.domain.db, id, start, end).await.or_page(&frame)?;
+    let range = query.lenient(state.clock.now().date_naive());
+    let (from, to) = (range.from, range.to);
+    let hours = analytics::hourly(&state.domain.db, id, range.start(), range.end()).await.or_page(&frame)?;
     let mut out = String::from("hour_utc,taps,unique_bands,repeats,excluded,ios,android,other\n");
     for h in hours {
         out.push_str(&format!(

@@ -117,6 +117,7 @@ routes! {
     Delete "/api/v1/events/{id}/windows/{window_id}"    => User    api::events::remove_window,
     Get    "/api/v1/events/{id}/bands"                  => User    api::bands::list,
     Post   "/api/v1/events/{id}/bands/import"           => User    api::bands::import,
+    Get    "/api/v1/events/{id}/analytics"              => User    api::analytics::show,
     Get    "/api/v1/bands/{band_id}"                    => User    api::bands::get,
     Patch  "/api/v1/bands/{band_id}"                    => User    api::bands::update,
     Delete "/api/v1/bands/{band_id}"                    => User    api::trash::delete_band,

@@ -11,7 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone};
-use origin_api::auth::jwt::{JwtKeys, SessionClaims};
+use origin_api::auth::jwt::{JwtKeys, SessionClaims, TTL_MINUTES};
+use origin_api::auth::session::IDLE_MINUTES;
 use origin_api::clock::{Clock, ManualClock};
 use origin_api::domain::actor::{Actor, Role};
 use origin_api::domain::bands::{BandStatus, NewBand};
@@ -85,6 +86,7 @@ const MATRIX: &[(&str, Kind)] = &[
     ("DELETE /api/v1/events/{id}/windows/{window_id}", Kind::Tenant),
     ("GET /api/v1/events/{id}/bands", Kind::Tenant),
     ("POST /api/v1/events/{id}/bands/import", Kind::Tenant),
+    ("GET /api/v1/events/{id}/analytics", Kind::Tenant),
     ("GET /api/v1/bands/{band_id}", Kind::Tenant),
     ("PATCH /api/v1/bands/{band_id}", Kind::Tenant),
     ("DELETE /api/v1/bands/{band_id}", Kind::Tenant),
@@ -288,9 +290,11 @@ impl Fixture {
                 c.login(&w.customer_a.1, PASSWORD).await;
                 let me = c.get("/api/v1/me").await;
                 let sid: uuid::Uuid = me.json["session"]["id"].as_str().unwrap().parse().unwrap();
+                // A live session's token expired within the idle timeout is renewed, so
+                // this one expired longer ago than that.
                 let token = self.jwt.issue(
                     SessionClaims { sid, sub: w.customer_a.0 },
-                    self.clock.now() - Duration::minutes(16),
+                    self.clock.now() - Duration::minutes(TTL_MINUTES + IDLE_MINUTES + 1),
                 );
                 c.cookie = Some(format!("sm_session={token}"));
             }
