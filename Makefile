@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make dev` runs the system, `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup edge dev test bench bench-edge bench-ingest bench-retention
+.PHONY: help setup services edge dev test bench bench-edge bench-ingest bench-retention
 
 help:
 	@echo "make dev    set up and run locally (edge 127.0.0.1:8787, origin 127.0.0.1:8080, demo data)"
@@ -17,7 +17,10 @@ edge: setup
 dev: edge
 	@scripts/dev.sh
 
-test: edge
+services:
+	@scripts/check-services.sh
+
+test: services edge
 	@scripts/test.sh
 
 bench: bench-edge bench-ingest bench-retention

@@ -27,10 +27,15 @@ fi
 # 2. Development secrets, generated once and shared by origin and edge.
 hex32() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 words() { tr -dc 'a-z0-9' </dev/urandom | head -c 20 | sed -E 's/(.{5})/\1-/g; s/-$//'; }
-if [ ! -f .env.dev ]; then
-  { echo "SIGNING_KEYS=dev:$(hex32)"; echo "AUDIT_KEYS=dev:$(hex32)"; } > .env.dev
-  say "generated development secrets in .env.dev (throwaway; never use them in production)"
-fi
+# Every key is kept across restarts: a fresh MFA_KEYS would make enrolled TOTP
+# secrets undecryptable, a fresh AUDIT_KEYS would break the audit chain.
+touch .env.dev
+for var in SIGNING_KEYS AUDIT_KEYS JWT_KEYS MFA_KEYS; do
+  if ! grep -q "^$var=" .env.dev; then
+    echo "$var=dev:$(hex32)" >> .env.dev
+    say "generated $var in .env.dev (throwaway; never use it in production)"
+  fi
+done
 grep -q '^DEMO_PASSWORD=' .env.dev || echo "DEMO_PASSWORD=$(words)" >> .env.dev
 set -a; . ./.env.dev; set +a
 printf 'SIGNING_KEYS=%s\n' "$SIGNING_KEYS" > .dev.vars

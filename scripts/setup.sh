@@ -72,13 +72,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# 7. Services the origin and its tests use.
-tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-pg_host="${PGHOST:-127.0.0.1}"; pg_port="${PGPORT:-5432}"
-if ! tcp_open "$pg_host" "$pg_port"; then
-  die "PostgreSQL is not reachable at $pg_host:$pg_port. Start one (Debian: apt-get install postgresql && pg_ctlcluster 15 main start; or docker run -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15) or set DATABASE_URL / PGHOST / PGPORT."
-fi
-if ! tcp_open "${REDIS_HOST:-127.0.0.1}" "${REDIS_PORT:-6379}"; then
-  die "Redis is not reachable at ${REDIS_HOST:-127.0.0.1}:${REDIS_PORT:-6379}. Start one (Debian: apt-get install redis-server && redis-server --daemonize yes; or docker run -p 6379:6379 redis:7) or set REDIS_URL."
-fi
 say "ready"
+

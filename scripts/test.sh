@@ -8,6 +8,8 @@ cd "$root"
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_INCREMENTAL=0
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 
+scripts/check-services.sh
+
 step "format"
 cargo fmt --all -- --check
 step "lint (host)"

@@ -136,8 +136,8 @@ pub async fn lookup(
     Lookup::Found { band: answer.band, event }
 }
 
-/// Stores the origin's answer after the response; the event record only if
-/// KV has none, so a push that landed meanwhile is never overwritten.
+/// Stores the origin's answer after the response, each record only if KV
+/// still has none: a push that landed meanwhile is newer and must win.
 fn cache_in_kv(env: &Env, ctx: &Context, band_id: &BandId, answer: &BandLookup) {
     let Some(kv) = bindings::kv(env) else { return };
     let band_key = band_id.kv_key();
@@ -148,6 +148,7 @@ fn cache_in_kv(env: &Env, ctx: &Context, band_id: &BandId, answer: &BandLookup) 
         .and_then(|e| Some((event_kv_key(answer.band.event_id), serde_json::to_string(e).ok()?)));
     ctx.wait_until(async move {
         if let Some(json) = band_json
+            && let Ok(None) = kv.get(&band_key).bytes().await
             && let Ok(put) = kv.put(&band_key, json)
         {
             let _ = put.execute().await;

@@ -372,6 +372,36 @@ mod tests {
         format!("{id}:{}", hex::encode(s))
     }
 
+    /// Every variable this module reads, found in its own source.
+    fn variables_read() -> std::collections::BTreeSet<String> {
+        let source = include_str!("config.rs");
+        ["get(\"", "quota(\""]
+            .iter()
+            .flat_map(|call| source.match_indices(call).map(move |(at, _)| &source[at + call.len()..]))
+            .filter_map(|rest| rest.split_once('"').map(|(name, _)| name))
+            .filter(|name| {
+                !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn env_example_documents_every_variable_the_config_reads() {
+        let example = include_str!("../../.env.example");
+        let documented: std::collections::BTreeSet<&str> = example
+            .lines()
+            .map(|line| line.trim_start_matches('#'))
+            .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+            .filter(|name| !name.is_empty() && !name.contains(' '))
+            .collect();
+        let read = variables_read();
+        assert!(read.len() >= 20, "the scan found too few variables: {read:?}");
+        let missing: Vec<&String> = read.iter().filter(|v| !documented.contains(v.as_str())).collect();
+        assert!(missing.is_empty(), ".env.example does not document {missing:?}");
+    }
+
     #[test]
     fn development_generates_missing_secrets_and_reports_them() {
         let c = config(&[]).unwrap();

@@ -203,7 +203,7 @@ impl KvOp {
 }
 
 /// Most operations accepted in one `POST /_internal/kv`.
-pub const MAX_KV_OPS: usize = 500;
+pub const MAX_KV_OPS: usize = 400;
 
 /// Body of `POST /_internal/kv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

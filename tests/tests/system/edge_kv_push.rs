@@ -182,3 +182,20 @@ async fn a_revision_above_the_origins_ceiling_does_not_block_its_pushes() {
     assert_eq!(push(change(&s, "https://older.example/", 40), Some(100)).await["stale"], 1);
     assert_eq!(destination(edge, "/PUSHED01").await, SECOND);
 }
+
+/// With the isolate's event cache on (30 s), a pushed change is served at
+/// once: the push drops the cached record rather than waiting out its TTL.
+#[tokio::test]
+async fn a_push_is_served_at_once_even_with_the_event_cache_on() {
+    let s = setup(EdgeOptions { event_cache_seconds: 30, ..EdgeOptions::default() }).await;
+    // The event is cached now (setup tapped once); tap again from the cache.
+    assert_eq!(destination(&s.edge, "/PUSHED01").await, FIRST);
+    s.edge.push_ok(change(&s, SECOND, 10)).await;
+    assert_eq!(destination(&s.edge, "/PUSHED01").await, SECOND);
+    s.edge.push_ok(vec![KvOp::DeleteEvent { event_id: s.ev }]).await;
+    assert_eq!(
+        destination(&s.edge, "/PUSHED01").await,
+        "https://fallback.example/",
+        "a deleted event is not served from the cache"
+    );
+}

@@ -1571,3 +1571,55 @@ async fn the_cli_refuses_bad_input_and_labels_dry_runs() {
     assert_eq!(count(pool, "SELECT count(*) FROM audit_log").await, audit_before);
     assert!(Path::new(&existing).exists());
 }
+
+/// `origin-api serve` runs the job by itself: once at start when the last
+/// scheduled run was missed, then at the configured hour — and a replica
+/// started after a successful run does not run it again.
+#[tokio::test]
+async fn serve_runs_the_job_at_start_when_a_run_was_missed_and_then_at_the_scheduled_hour() {
+    use system_tests::eventually;
+    use system_tests::origin::Origin;
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    // Two seconds before 03:00 UTC, with no run ever recorded.
+    let clock = Arc::new(ManualClock::new("2026-08-15T02:59:58Z".parse().unwrap()));
+    let options = OriginOptions {
+        extra: vec![("RETENTION_SCHEDULE", "on".into()), ("RETENTION_HOUR_UTC", "3".into())],
+        ..OriginOptions::default()
+    };
+    let succeeded_runs = || async move {
+        sqlx::query_scalar::<_, DateTime<Utc>>(
+            "SELECT as_of FROM job_runs WHERE job = 'retention' AND status = 'succeeded' ORDER BY as_of",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    };
+
+    let origin = Origin::start_with_clock(&db, options.clone(), clock.clone()).await;
+    // The catch-up run: yesterday's 03:00 never happened.
+    let first = eventually("the catch-up run", std::time::Duration::from_secs(20), || async {
+        let runs = succeeded_runs().await;
+        (!runs.is_empty()).then_some(runs)
+    })
+    .await;
+    assert_eq!(first, vec!["2026-08-15T02:59:58Z".parse::<DateTime<Utc>>().unwrap()]);
+    // Then 03:00 comes: the loop sleeps the two seconds the clock says are left.
+    let both = eventually("the 03:00 run", std::time::Duration::from_secs(20), || async {
+        let runs = succeeded_runs().await;
+        (runs.len() >= 2).then_some(runs)
+    })
+    .await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_eq!(count(pool, "SELECT count(*) FROM audit_log WHERE action = 'retention.run'").await, 2);
+    // (The clock stands still, so this process would keep finding 03:00 two seconds away.)
+    drop(origin);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = succeeded_runs().await.len();
+
+    // A replica started after those runs (and before the next 03:00) finds nothing missed.
+    clock.set(as_of() - Duration::hours(1));
+    let _replica = Origin::start_with_clock(&db, options, clock.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(succeeded_runs().await.len(), before, "no catch-up run after a successful one");
+}
