@@ -1,7 +1,7 @@
 //! Clearing state nobody needs any more, in bounded batches so no statement
 //! holds locks for long: used or expired password-reset tokens, ended
-//! sessions (expired, idle, revoked, abandoned MFA-pending), delivered KV
-//! outbox rows after a week, old replay nonces.
+//! sessions (expired, idle, revoked, abandoned MFA-pending), TOTP enrolments
+//! abandoned unconfirmed, delivered KV outbox rows after a week, old replay nonces.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -47,6 +47,14 @@ const RULES: &[Rule] = &[
         table: "kv_outbox",
         condition: "done_at < $1",
         cutoff: |t| t - chrono::Duration::days(7),
+    },
+    Rule {
+        // An enrolment never confirmed with a code: its encrypted secret was
+        // never trusted and is kept no longer than needed (starting again makes a new one).
+        step: "mfa_enrolments_deleted",
+        table: "mfa_totp",
+        condition: "confirmed_at IS NULL AND created_at < $1",
+        cutoff: |t| t - chrono::Duration::days(1),
     },
     Rule {
         step: "nonces_deleted",

@@ -1412,6 +1412,32 @@ async fn seed_auth_state(db: &PgPool, at: DateTime<Utc>) -> AuthState {
             .unwrap();
         label_id(label, label, &mut gone, &mut kept);
     }
+    // TOTP enrolments, one user each: (label, created, confirmed)
+    let enrolments: &[(&str, Duration, Option<Duration>)] = &[
+        ("gone:enrolment-abandoned-30-hours-ago", -h(30), None),
+        ("kept:enrolment-started-10-minutes-ago", -m(10), None),
+        ("kept:enrolment-confirmed-long-ago", -h(24 * 200), Some(-h(24 * 200))),
+    ];
+    for (label, created, confirmed) in enrolments {
+        let id = Uuid::now_v7();
+        sqlx::query("INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, 'Enrolling', 'ADMIN', 'x')")
+            .bind(id)
+            .bind(format!("{id}@example.com"))
+            .execute(db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO mfa_totp (user_id, key_id, nonce, secret_encrypted, confirmed_at, created_at)
+             VALUES ($1, 'k', '\\x00', '\\x00', $2, $3)",
+        )
+        .bind(id)
+        .bind(confirmed.map(|d| at + d))
+        .bind(at + *created)
+        .execute(db)
+        .await
+        .unwrap();
+        label_id(label, &id.to_string(), &mut gone, &mut kept);
+    }
     AuthState { gone, kept }
 }
 
@@ -1432,6 +1458,7 @@ async fn present(db: &PgPool, state: &AuthState) -> BTreeSet<String> {
         "SELECT id::text FROM sessions",
         "SELECT seq::text FROM kv_outbox",
         "SELECT nonce FROM signed_nonces",
+        "SELECT user_id::text FROM mfa_totp",
     ] {
         let v: Vec<String> = sqlx::query_scalar(sql).fetch_all(db).await.unwrap();
         ids.extend(v);
@@ -1461,6 +1488,7 @@ async fn cleanup_deletes_dead_auth_state_and_delivered_outbox_rows_and_keeps_liv
         ("mfa_pending_deleted", 2),
         ("kv_outbox_deleted", 1),
         ("nonces_deleted", 1),
+        ("mfa_enrolments_deleted", 1),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
