@@ -12,8 +12,8 @@ use super::json::ApiJson;
 use crate::audit::Entry;
 use crate::auth::client::Client;
 use crate::auth::jwt::SessionClaims;
-use crate::auth::login::{self, LoginError};
-use crate::auth::password::{self, Verified};
+use crate::auth::login::{self, LoginError, RecheckError};
+use crate::auth::password;
 use crate::auth::policy;
 use crate::auth::reset::{self, ResetError};
 use crate::auth::session::{self, Stage};
@@ -155,36 +155,19 @@ pub async fn change_own_password(
     current_password: SecretString,
     new_password: SecretString,
 ) -> Result<(String, String), ApiError> {
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(ctx.user.id)
-        .fetch_one(&state.domain.db)
-        .await?;
-    if password::verify(current_password, Some(stored)).await == Verified::No {
-        // Guessing the current password from a stolen session counts like failed sign-ins.
-        let now = state.clock.now();
-        let mut tx = state.domain.begin().await?;
-        let (failures, _): (i32, Option<chrono::DateTime<chrono::Utc>>) =
-            sqlx::query_as("SELECT failed_logins, locked_until FROM users WHERE id = $1 FOR UPDATE")
-                .bind(ctx.user.id)
-                .fetch_one(&mut *tx)
-                .await?;
-        login::count_failure(state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, failures, now)
-            .await
-            .map_err(|e| match e {
-            LoginError::Internal(e) => ApiError::from(e),
-            _ => ApiError::Unauthorized,
-        })?;
-        let locked: bool =
-            sqlx::query_scalar("SELECT coalesce(locked_until > $2, false) FROM users WHERE id = $1")
-                .bind(ctx.user.id)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-        if locked {
-            session::revoke_all(&mut tx, ctx.user.id, None, now, "account locked").await?;
+    // Guessing the current password from a stolen session counts like failed sign-ins.
+    match login::recheck_password(state, &ctx.actor, ctx.user.id, ctx.user.org_id, current_password).await {
+        Ok(()) => {}
+        Err(RecheckError::Wrong) => {
+            return Err(ApiError::unprocessable("wrong_password", "the current password is wrong"));
         }
-        tx.commit().await?;
-        return Err(ApiError::unprocessable("wrong_password", "the current password is wrong"));
+        Err(RecheckError::Locked) => {
+            // A locked account makes no sensitive change, and this session ends (as in `mfa::prove`).
+            let mut conn = state.domain.db.acquire().await?;
+            session::revoke(&mut conn, ctx.session.id, state.clock.now(), "account locked").await?;
+            return Err(ApiError::Unauthorized);
+        }
+        Err(RecheckError::Internal(e)) => return Err(e.into()),
     }
     let mut tx = state.domain.begin().await?;
     let org = reset::org_name(&mut tx, ctx.user.org_id).await?;

@@ -15,8 +15,7 @@ use uuid::Uuid;
 
 use super::json::ApiJson;
 use crate::auth::jwt::SessionClaims;
-use crate::auth::login;
-use crate::auth::password::{self, Verified};
+use crate::auth::login::{self, RecheckError};
 use crate::auth::session::{self, Stage};
 use crate::domain::actor::Role;
 use crate::http::AppState;
@@ -247,12 +246,20 @@ pub async fn disable_own_mfa(
     if ctx.user.mfa_required {
         return Err(ApiError::ForbiddenBecause("your organisation requires two-factor authentication"));
     }
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(ctx.user.id)
-        .fetch_one(&state.domain.db)
-        .await?;
-    if password::verify(password, Some(stored)).await == Verified::No {
-        return Err(ApiError::unprocessable("wrong_password", "the password is wrong"));
+    // The password counts towards the lockout like the code (in `prove`): a
+    // stolen session must not be a way to guess either without limit.
+    match login::recheck_password(state, &ctx.actor, ctx.user.id, ctx.user.org_id, password).await {
+        Ok(()) => {}
+        Err(RecheckError::Wrong) => {
+            return Err(ApiError::unprocessable("wrong_password", "the password is wrong"));
+        }
+        Err(RecheckError::Locked) => {
+            // As `prove` does for a locked account: this session ends too.
+            let mut conn = state.domain.db.acquire().await?;
+            session::revoke(&mut conn, ctx.session.id, state.clock.now(), "account locked").await?;
+            return Err(ApiError::Unauthorized);
+        }
+        Err(RecheckError::Internal(e)) => return Err(e.into()),
     }
     let mut tx = prove(state, ctx, proof, "disable").await?;
     service::remove(state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, false)

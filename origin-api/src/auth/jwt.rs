@@ -2,6 +2,11 @@
 //! session. The `kid` header picks the key; during a rotation two keys verify.
 //! Only HS256 is accepted (`alg: none` or any other algorithm is refused
 //! before the signature is even looked at), and `exp` and `nbf` are required.
+//!
+//! A token outlives its `exp` only as far as the caller allows: the session
+//! layer takes one expired within the idle timeout as a request to renew, and
+//! renews it only when the server-side session is still live. So the short
+//! token life bounds a leaked token, not how long an idle user stays signed in.
 
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
@@ -39,6 +44,18 @@ pub enum JwtError {
     Expired,
 }
 
+/// A token that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// What it says.
+    pub claims: SessionClaims,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Its `exp` has passed (within the grace the caller allowed): it is good
+    /// only for renewing a session the server still holds live.
+    pub expired: bool,
+}
+
 /// Issues and checks session tokens.
 #[derive(Clone, Debug)]
 pub struct JwtKeys {
@@ -63,12 +80,9 @@ impl JwtKeys {
         Hs256.token(&header, &claims, &Hs256Key::new(key.secret())).unwrap_or_default()
     }
 
-    /// Checks a token at `now`; returns its claims and when it was issued.
-    pub fn verify(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(SessionClaims, DateTime<Utc>), JwtError> {
+    /// Checks a token at `now`. One whose `exp` passed no more than `grace`
+    /// ago is accepted, marked expired; `nbf` gets no grace at all.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>, grace: Duration) -> Result<Verified, JwtError> {
         let untrusted = UntrustedToken::new(token).map_err(|_| JwtError::Malformed)?;
         let kid = untrusted.header().key_id.as_deref().ok_or(JwtError::UnknownKey)?;
         let key = self.ring.get(kid).ok_or(JwtError::UnknownKey)?;
@@ -77,14 +91,17 @@ impl JwtKeys {
             .validator::<SessionClaims>(&verifying_key)
             .validate(&untrusted)
             .map_err(|e| JwtError::Invalid(e.to_string()))?;
-        let options = TimeOptions::new(Duration::zero(), move || now);
+        let strict = TimeOptions::new(Duration::zero(), move || now);
         let claims = token.claims();
-        claims.validate_expiration(&options).map_err(|_| JwtError::Expired)?;
-        claims.validate_maturity(&options).map_err(|_| JwtError::Expired)?;
+        claims
+            .validate_expiration(&TimeOptions::new(grace.max(Duration::zero()), move || now))
+            .map_err(|_| JwtError::Expired)?;
+        let expired = claims.validate_expiration(&strict).is_err();
+        claims.validate_maturity(&strict).map_err(|_| JwtError::Expired)?;
         if claims.not_before.is_none() {
             return Err(JwtError::Invalid("nbf is required".into()));
         }
-        Ok((claims.custom, claims.issued_at.unwrap_or(now)))
+        Ok(Verified { claims: claims.custom, issued_at: claims.issued_at.unwrap_or(now), expired })
     }
 }
 
@@ -109,6 +126,8 @@ mod tests {
     }
     const B: &str = "b:22";
 
+    const NO_GRACE: Duration = Duration::zero();
+
     fn claims() -> SessionClaims {
         SessionClaims { sid: Uuid::from_u128(1), sub: Uuid::from_u128(2) }
     }
@@ -117,22 +136,33 @@ mod tests {
     fn round_trip_and_rotation() {
         let now = Utc::now();
         let t = keys(A).issue(claims(), now);
-        assert_eq!(keys(A).verify(&t, now).unwrap().0, claims());
+        assert_eq!(keys(A).verify(&t, now, NO_GRACE).unwrap().claims, claims());
         // During a rotation the old key still verifies.
-        assert_eq!(keys(&format!("{B},{A}")).verify(&t, now).unwrap().0, claims());
-        assert!(matches!(keys(B).verify(&t, now), Err(JwtError::UnknownKey)));
+        assert_eq!(keys(&format!("{B},{A}")).verify(&t, now, NO_GRACE).unwrap().claims, claims());
+        assert!(matches!(keys(B).verify(&t, now, NO_GRACE), Err(JwtError::UnknownKey)));
     }
 
     #[test]
     fn time_bounds() {
-        let now = Utc::now();
+        // Whole seconds, as the token has them, so the edges below are exact.
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
         let t = keys(A).issue(claims(), now);
-        assert!(keys(A).verify(&t, now + Duration::minutes(TTL_MINUTES) - Duration::seconds(1)).is_ok());
+        let exp = now + Duration::minutes(TTL_MINUTES);
+        let fresh = keys(A).verify(&t, exp - Duration::seconds(1), NO_GRACE).unwrap();
+        assert_eq!((fresh.issued_at, fresh.expired), (now, false));
+        assert!(!keys(A).verify(&t, exp, NO_GRACE).unwrap().expired);
+        assert!(matches!(keys(A).verify(&t, exp + Duration::seconds(1), NO_GRACE), Err(JwtError::Expired)));
+        assert!(matches!(keys(A).verify(&t, now - Duration::seconds(5), NO_GRACE), Err(JwtError::Expired)));
+        // Within the grace an expired token is accepted, marked expired; beyond it, refused.
+        let grace = Duration::minutes(30);
+        assert!(keys(A).verify(&t, exp + Duration::seconds(1), grace).unwrap().expired);
+        assert!(keys(A).verify(&t, exp + grace, grace).unwrap().expired);
         assert!(matches!(
-            keys(A).verify(&t, now + Duration::minutes(TTL_MINUTES) + Duration::seconds(1)),
+            keys(A).verify(&t, exp + grace + Duration::seconds(1), grace),
             Err(JwtError::Expired)
         ));
-        assert!(matches!(keys(A).verify(&t, now - Duration::seconds(5)), Err(JwtError::Expired)));
+        // The grace never stretches `nbf`.
+        assert!(matches!(keys(A).verify(&t, now - Duration::seconds(5), grace), Err(JwtError::Expired)));
     }
 
     #[test]
@@ -142,20 +172,20 @@ mod tests {
         let parts: Vec<&str> = t.split('.').collect();
         // alg: none
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"a"}"#);
-        assert!(keys(A).verify(&format!("{none_header}.{}.", parts[1]), now).is_err());
+        assert!(keys(A).verify(&format!("{none_header}.{}.", parts[1]), now, NO_GRACE).is_err());
         // Another algorithm with the same key id.
         let hs512 = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","kid":"a"}"#);
-        assert!(keys(A).verify(&format!("{hs512}.{}.{}", parts[1], parts[2]), now).is_err());
+        assert!(keys(A).verify(&format!("{hs512}.{}.{}", parts[1], parts[2]), now, NO_GRACE).is_err());
         // Tampered claims.
         let forged = URL_SAFE_NO_PAD.encode(format!(
             r#"{{"sid":"{}","sub":"{}","exp":9999999999,"nbf":0}}"#,
             Uuid::from_u128(9),
             Uuid::from_u128(9)
         ));
-        assert!(keys(A).verify(&format!("{}.{forged}.{}", parts[0], parts[2]), now).is_err());
+        assert!(keys(A).verify(&format!("{}.{forged}.{}", parts[0], parts[2]), now, NO_GRACE).is_err());
         // Same key id, different secret.
         let imposter = keys("a:33").issue(claims(), now);
-        assert!(keys(A).verify(&imposter, now).is_err());
-        assert!(matches!(keys(A).verify("garbage", now), Err(JwtError::Malformed)));
+        assert!(keys(A).verify(&imposter, now, NO_GRACE).is_err());
+        assert!(matches!(keys(A).verify("garbage", now, NO_GRACE), Err(JwtError::Malformed)));
     }
 }

@@ -7,6 +7,11 @@
 //! Every failure, lockout and unlock is an audit row and a WARN log line with
 //! a stable `event` field to alert on. Per-IP throttling on top stops one
 //! address from spraying many accounts.
+//!
+//! Wrong second-factor codes, and wrong passwords given inside a session
+//! (changing the password, turning off MFA), count towards the same lockout.
+//! For a user with a second factor a right password is only half the proof,
+//! so it does not clear the count: only a right second factor does.
 
 use std::time::Duration;
 
@@ -181,10 +186,16 @@ pub async fn login(
         return Err(LoginError::InvalidCredentials);
     }
 
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
+    let enrolled = crate::mfa::service::is_enrolled(&mut tx, user.id).await?;
+    // With a second factor due, the count runs on until it is proven (see
+    // `api::mfa`): clearing it here would let someone who has the password
+    // sign in again after every four wrong codes and guess codes for ever.
+    if !enrolled {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     if verified == Verified::YesRehash {
         let upgraded =
             password::hash(password).await.map_err(|e| DomainError::invalid("password", e.to_string()))?;
@@ -198,7 +209,6 @@ pub async fn login(
             .audit(&mut tx, &actor, Entry::new("auth.password_rehashed", "user", user.id, user.org_id))
             .await?;
     }
-    let enrolled = crate::mfa::service::is_enrolled(&mut tx, user.id).await?;
     let stage = if enrolled { Stage::MfaPending } else { Stage::Full };
     // Same rule as the session loader: ADMINs, flagged users and members of organisations that require it.
     let mfa_required: bool = sqlx::query_scalar(
@@ -229,7 +239,8 @@ pub async fn login(
 }
 
 /// Counts a failed proof (a wrong password, or a wrong second factor) for
-/// `user_id` inside `tx`; the fifth in a row locks the account.
+/// `user_id` inside `tx`; the fifth in a row locks the account. Answers
+/// whether this one did.
 pub async fn count_failure(
     state: &AppState,
     tx: &mut PgConnection,
@@ -238,7 +249,7 @@ pub async fn count_failure(
     org_id: Option<Uuid>,
     failures_before: i32,
     now: DateTime<Utc>,
-) -> Result<(), LoginError> {
+) -> Result<bool, LoginError> {
     let failures = failures_before + 1;
     if failures >= MAX_FAILURES {
         let until = now + chrono::Duration::minutes(LOCK_MINUTES);
@@ -262,5 +273,72 @@ pub async fn count_failure(
         state.domain.audit(tx, actor, entry).await?;
         tracing::warn!(event = "login_failed", reason = "bad_credentials", user_id = %user_id, failures, "sign-in failed");
     }
-    Ok(())
+    Ok(failures >= MAX_FAILURES)
+}
+
+/// Why re-checking a signed-in user's password failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecheckError {
+    /// The password is wrong (counted; it may have locked the account).
+    #[error("the password is wrong")]
+    Wrong,
+    /// The account is locked: the password was not even looked at.
+    #[error("the account is locked")]
+    Locked,
+    /// Something broke.
+    #[error("internal error")]
+    Internal(#[from] DomainError),
+}
+
+impl From<sqlx::Error> for RecheckError {
+    fn from(e: sqlx::Error) -> Self {
+        RecheckError::Internal(DomainError::Database(e))
+    }
+}
+
+/// Re-checks the password of a signed-in user before a sensitive change.
+/// A wrong one counts like a failed sign-in, so a stolen session cannot guess
+/// the password without limit; the one that locks the account also ends all
+/// of the user's sessions. A locked account gets no answer about its password.
+pub async fn recheck_password(
+    state: &AppState,
+    actor: &Actor,
+    user_id: Uuid,
+    org_id: Option<Uuid>,
+    password: SecretString,
+) -> Result<(), RecheckError> {
+    let now = state.clock.now();
+    let db = &state.domain.db;
+    let (stored, locked_until): (String, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT password_hash, locked_until FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(db)
+            .await?;
+    if locked_until.is_some_and(|until| until > now) {
+        return Err(RecheckError::Locked);
+    }
+    if password::verify(password, Some(stored)).await != Verified::No {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    let (failures, locked_until): (i32, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT failed_logins, locked_until FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    // Another request may have locked it while the hash was being checked.
+    if locked_until.is_some_and(|until| until > now) {
+        return Err(RecheckError::Locked);
+    }
+    let locked =
+        count_failure(state, &mut tx, actor, user_id, org_id, failures, now).await.map_err(|e| match e {
+            LoginError::Internal(e) => RecheckError::Internal(e),
+            // Counting only ever fails internally.
+            LoginError::InvalidCredentials | LoginError::Throttled { .. } => RecheckError::Wrong,
+        })?;
+    if locked {
+        session::revoke_all(&mut tx, user_id, None, now, "account locked").await?;
+    }
+    tx.commit().await?;
+    Err(RecheckError::Wrong)
 }

@@ -207,12 +207,19 @@ async fn authorise(
     let (mut parts, body) = req.into_parts();
     let now = state.clock.now();
     let token = read_cookie(&parts.headers, cookie_name(&state.config)).ok_or(ApiError::Unauthorized)?;
-    let (claims, issued_at) = state.jwt.verify(token, now).map_err(|e| {
+    // The token lives 15 minutes but the session 30 idle: a token that expired
+    // while its user was away is accepted to be replaced, if (just below) its
+    // session is still live. At most the idle timeout past its expiry, which
+    // an honest browser's latest token never needs (its session idles out
+    // first), so a token lifted from an old log cannot ride on a session that
+    // newer tokens keep alive.
+    let verified = state.jwt.verify(token, now, Duration::minutes(session::IDLE_MINUTES)).map_err(|e| {
         tracing::info!(event = "session_token_rejected", reason = %e, "session token refused");
         ApiError::Unauthorized
     })?;
-    let SessionClaims { sid, sub } = claims;
+    let SessionClaims { sid, sub } = verified.claims;
     let mut conn = state.domain.db.acquire().await?;
+    // Not revoked, not idle, within its absolute end, user active: this is what renews an expired token.
     let (session, user) =
         session::load_live(&mut conn, sid, sub, now).await?.ok_or(ApiError::Unauthorized)?;
     drop(conn);
@@ -271,8 +278,12 @@ async fn authorise(
         };
         csrf::check_token(&session.csrf_token, presented.as_deref()).map_err(|e| csrf_refused(&parts, e))?;
     }
-    // Keep an active user's token fresh; an idle one expires with its JWT.
-    let refreshed = (now - issued_at > Duration::minutes(5)).then(|| {
+    // Keep an active user's token fresh, and replace one that expired while
+    // its (still live) session sat idle; the session row decides when idle ends.
+    if verified.expired {
+        tracing::info!(event = "session_token_renewed", session_id = %sid, "expired token of a live session replaced");
+    }
+    let refreshed = (verified.expired || now - verified.issued_at > Duration::minutes(5)).then(|| {
         super::session_auth::session_cookie(&state.config, &state.jwt.issue(SessionClaims { sid, sub }, now))
     });
     let span = tracing::Span::current();

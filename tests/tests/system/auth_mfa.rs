@@ -202,6 +202,63 @@ async fn wrong_codes_count_towards_the_lockout() {
     );
 }
 
+/// The account's consecutive-failure count.
+async fn failures(db: &TestDb, user: uuid::Uuid) -> i32 {
+    sqlx::query_scalar("SELECT failed_logins FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signing_in_again_with_the_password_does_not_reset_the_count_of_wrong_codes() {
+    let (db, origin, w, clock) = setup(OriginOptions::default()).await;
+    let (_, secret, codes) = enrolled_customer(&origin, &w, &clock).await;
+    let id = w.customer_a.0;
+    clock.advance(Duration::seconds(60));
+    let mut attacker = ApiClient::new(&origin.url);
+    assert_eq!(attacker.login(&w.customer_a.1, PASSWORD).await.json["stage"], "mfa_pending");
+    for _ in 0..2 {
+        assert_eq!(attacker.post("/api/v1/auth/mfa", json!({ "code": "000000" })).await.status, 422);
+    }
+    // The password again: only half the proof, so the wrong codes still count.
+    assert_eq!(attacker.login(&w.customer_a.1, PASSWORD).await.json["stage"], "mfa_pending");
+    assert_eq!(failures(&db, id).await, 2, "a right password alone does not clear wrong codes");
+    for _ in 0..2 {
+        assert_eq!(attacker.post("/api/v1/auth/mfa", json!({ "code": "000000" })).await.status, 422);
+    }
+    // The fifth wrong proof in a row locks the account.
+    assert_eq!(attacker.post("/api/v1/auth/mfa", json!({ "code": "000001" })).await.status, 422);
+    let mut owner = ApiClient::new(&origin.url);
+    let refused = owner.login_mfa(&w.customer_a.1, PASSWORD, &secret, now(&clock)).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (401, "invalid_credentials"),
+        "locked: the right password and code are refused like a wrong password"
+    );
+
+    // Once the lock has passed, a right code (not the password) clears the count.
+    clock.advance(Duration::minutes(16));
+    let mut c = ApiClient::new(&origin.url);
+    c.login(&w.customer_a.1, PASSWORD).await;
+    for _ in 0..4 {
+        assert_eq!(c.post("/api/v1/auth/mfa", json!({ "code": "000000" })).await.status, 422);
+    }
+    c.login(&w.customer_a.1, PASSWORD).await;
+    assert_eq!(failures(&db, id).await, 4);
+    let ok = c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+    assert_eq!(failures(&db, id).await, 0, "the second factor resets the count");
+    // So does a recovery code.
+    let mut r = ApiClient::new(&origin.url);
+    r.login(&w.customer_a.1, PASSWORD).await;
+    assert_eq!(r.post("/api/v1/auth/mfa", json!({ "code": "000000" })).await.status, 422);
+    assert_eq!(failures(&db, id).await, 1);
+    assert_eq!(r.post("/api/v1/auth/mfa", json!({ "recovery_code": codes[0] })).await.status, 200);
+    assert_eq!(failures(&db, id).await, 0, "a recovery code resets the count");
+}
+
 #[tokio::test]
 async fn the_pending_state_lasts_five_minutes() {
     let (_db, origin, w, clock) = setup(OriginOptions::default()).await;
@@ -410,6 +467,54 @@ async fn disabling_needs_password_and_code_and_is_impossible_for_admins() {
         )
         .await;
     assert_eq!(refused.status, 403);
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_codes_when_disabling_count_towards_the_lockout() {
+    let (db, origin, w, clock) = setup(OriginOptions::default()).await;
+    let (c, secret, _) = enrolled_customer(&origin, &w, &clock).await;
+    let other_device = {
+        clock.advance(Duration::seconds(30));
+        let mut d = ApiClient::new(&origin.url);
+        assert_eq!(d.login_mfa(&w.customer_a.1, PASSWORD, &secret, now(&clock)).await.status, 200);
+        d
+    };
+    let id = w.customer_a.0;
+    let disable = |password: &'static str, code: &'static str| {
+        let c = &c;
+        async move {
+            let a = c.post("/api/v1/me/mfa/disable", json!({ "password": password, "code": code })).await;
+            (a.status.as_u16(), a.code().to_string())
+        }
+    };
+    // A stolen session guessing the password: each wrong one counts like a failed sign-in…
+    for i in 1..=2 {
+        assert_eq!(disable("guess the password", "123456").await, (422, "wrong_password".into()));
+        assert_eq!(failures(&db, id).await, i, "wrong password {i} counted");
+    }
+    // …and so do wrong codes, towards the same count.
+    for i in 3..=4 {
+        assert_eq!(disable(PASSWORD, "123456").await, (422, "invalid_code".into()));
+        assert_eq!(failures(&db, id).await, i, "wrong code counted");
+    }
+    // The fifth locks the account and ends the user's sessions.
+    assert_eq!(disable("guess the password", "123456").await, (422, "wrong_password".into()));
+    assert_eq!(c.get("/api/v1/me").await.status, 401, "the guessing session is over");
+    assert_eq!(other_device.get("/api/v1/me").await.status, 401, "and every other one");
+    clock.advance(Duration::seconds(30));
+    let mut again = ApiClient::new(&origin.url);
+    let refused = again.login_mfa(&w.customer_a.1, PASSWORD, &secret, now(&clock)).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (401, "invalid_credentials"), "locked");
+    let enrolled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mfa_totp").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(enrolled, 1, "the second factor is still on");
+    let lockouts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'auth.lockout' AND target_id = $1")
+            .bind(id.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(lockouts, 1);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! Sessions and their tokens, from outside: forged, tampered, expired and
-//! misbound JWTs are refused; every sign-in starts a new session; logout,
-//! "sign out everywhere", revoking by id, role and organisation changes,
-//! deactivation, idle and absolute timeouts end sessions at once; tokens are
-//! refreshed while in use and survive a key rotation; the cookie carries
-//! HttpOnly, Secure, SameSite=Lax, Path=/ and no Domain.
+//! misbound JWTs are refused (an expired one is only ever replaced while its
+//! session is live); every sign-in starts a new session; logout, "sign out
+//! everywhere", revoking by id, role and organisation changes, deactivation,
+//! idle and absolute timeouts end sessions at once; tokens are refreshed while
+//! in use and survive a key rotation; the cookie carries HttpOnly, Secure,
+//! SameSite=Lax, Path=/ and no Domain.
 
 use crate::auth_support::{
     Env, Raw, b64, cookie_attributes, decode, hs256, hs512, me_with, raw, secret_of, signing_input, token_of,
@@ -187,16 +188,24 @@ async fn a_token_without_kid_is_refused() {
     }
 }
 
-/// Tokens with `exp` in the past, or without `exp`, are refused even when correctly signed.
+/// Tokens whose `exp` passed longer ago than the idle timeout, or without `exp`, are refused even when correctly signed and naming a live session.
 #[tokio::test]
-async fn an_expired_or_exp_less_token_is_refused() {
+async fn a_long_expired_or_exp_less_token_is_refused() {
     let f = Forge::new().await;
     let now = unix_now();
-    let mut expired = f.fresh_claims();
-    expired["iat"] = json!(now - 901);
-    expired["nbf"] = json!(now - 901);
-    expired["exp"] = json!(now - 1);
-    f.assert_refused("exp one second ago", &hs256(&f.secret, &f.hs256_header(), &expired)).await;
+    let expired_for = |seconds: i64| {
+        let mut claims = f.fresh_claims();
+        claims["iat"] = json!(now - 900 - seconds);
+        claims["nbf"] = json!(now - 900 - seconds);
+        claims["exp"] = json!(now - seconds);
+        hs256(&f.secret, &f.hs256_header(), &claims)
+    };
+    f.assert_refused("exp 31 minutes ago", &expired_for(31 * 60)).await;
+    f.assert_refused("exp a day ago", &expired_for(24 * 3600)).await;
+    // Control: an expired token of a live session, within the idle timeout, is replaced.
+    let renewed = f.me(&expired_for(1)).await;
+    assert_eq!(renewed.status, 200, "exp one second ago, session live: {}", renewed.text);
+    assert_eq!(renewed.session_cookies().len(), 1, "and replaced with a fresh token");
     let mut no_exp = f.fresh_claims();
     no_exp.as_object_mut().expect("claims").remove("exp");
     f.assert_refused("no exp", &hs256(&f.secret, &f.hs256_header(), &no_exp)).await;
@@ -206,23 +215,44 @@ async fn an_expired_or_exp_less_token_is_refused() {
     f.assert_accepted("control: exp ahead", &hs256(&f.secret, &f.hs256_header(), &f.fresh_claims())).await;
 }
 
-/// The origin's own token stops working 15 minutes after it was issued, while the session itself is still live.
+/// The value of the first session `Set-Cookie` of a response.
+fn new_token(r: &Raw) -> Option<String> {
+    let cookie = r.session_cookies().first().cloned()?;
+    cookie.split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v.to_string())
+}
+
+/// The origin's own token expires 15 minutes after it was issued; after that it is only good for a
+/// fresh token while its session is live, and is refused once the session has ended.
 #[tokio::test]
-async fn an_issued_token_expires_after_fifteen_minutes() {
+async fn an_issued_token_expires_after_fifteen_minutes_and_then_only_renews_a_live_session() {
     let (env, clock) = Env::start_manual().await;
     let alice = env.customer_a().await;
     let token = token_of(&alice);
+    let (_, claims, _) = decode(&token);
+    assert_eq!(claims["exp"].as_i64().zip(claims["iat"].as_i64()).map(|(e, i)| e - i), Some(15 * 60));
     clock.advance(Duration::minutes(15) - Duration::seconds(1));
     let before = me_with(&env.origin.url, &token).await;
     assert_eq!(before.status, 200, "still valid just before 15 minutes: {}", before.text);
-    let refreshed = before.session_cookies().first().cloned().expect("an old token in use is refreshed");
-    let refreshed = refreshed.split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v.to_string());
+    let refreshed = new_token(&before).expect("an old token in use is refreshed");
     clock.advance(Duration::seconds(2));
     let after = me_with(&env.origin.url, &token).await;
-    assert_eq!(after.status, 401, "15 minutes after issue the token is expired: {}", after.text);
-    assert_eq!(after.code(), "unauthorized");
-    let live = me_with(&env.origin.url, &refreshed.expect("token")).await;
-    assert_eq!(live.status, 200, "the session itself is still live (only the token expired): {}", live.text);
+    assert_eq!(after.status, 200, "expired, but its session is live: {}", after.text);
+    let renewed = new_token(&after).expect("an expired token is replaced");
+    assert_eq!(decode(&renewed).1["iat"].as_i64(), Some(clock.now().timestamp()), "issued now");
+    assert_eq!(sid_of(&renewed), sid_of(&token), "same session");
+    assert_eq!(me_with(&env.origin.url, &refreshed).await.status, 200);
+    assert_eq!(
+        alice.post("/api/v1/auth/logout", Value::Null).await.status,
+        204,
+        "signing out, expired token"
+    );
+    for (what, t) in
+        [("the expired token", &token), ("its replacement", &renewed), ("the refreshed token", &refreshed)]
+    {
+        let r = me_with(&env.origin.url, t).await;
+        assert_eq!((r.status, r.code()), (401, "unauthorized"), "{what} after sign-out: {}", r.text);
+        assert!(r.session_cookies().is_empty(), "{what}: nothing renewed for an ended session");
+    }
 }
 
 /// Tokens with `nbf` in the future, or without `nbf`, are refused even when correctly signed.
@@ -687,9 +717,56 @@ async fn a_token_older_than_five_minutes_is_refreshed_with_a_working_one() {
     assert_eq!(sid_of(&new), sid_of(&old), "same session");
     let (_, claims, _) = decode(&new);
     assert_eq!(claims["iat"].as_i64(), Some(clock.now().timestamp()), "issued now");
+    assert_eq!(claims["exp"].as_i64(), Some(clock.now().timestamp() + 15 * 60), "for 15 minutes");
     clock.advance(Duration::minutes(10));
-    assert_eq!(me_with(&env.origin.url, &old).await.status, 401, "the old token has expired");
-    assert_eq!(me_with(&env.origin.url, &new).await.status, 200, "the refreshed one works");
+    let (_, old_claims, _) = decode(&old);
+    assert!(old_claims["exp"].as_i64() < Some(clock.now().timestamp()), "the old token has expired");
+    let later = me_with(&env.origin.url, &new).await;
+    assert_eq!(later.status, 200, "the refreshed one works: {}", later.text);
+}
+
+/// An idle user stays signed in until the session's 30-minute idle timeout, not just the token's 15 minutes:
+/// the next request after 20 minutes away is served and gets a fresh token; 31 minutes away signs them out.
+#[tokio::test]
+async fn an_idle_user_is_signed_out_after_thirty_minutes_not_when_the_token_expires() {
+    let (env, clock) = Env::start_manual().await;
+    let alice = env.customer_a().await;
+    let token = token_of(&alice);
+    clock.advance(Duration::minutes(20));
+    let back = me_with(&env.origin.url, &token).await;
+    assert_eq!(back.status, 200, "20 minutes idle (token expired 5 minutes ago): {}", back.text);
+    let fresh = new_token(&back).expect("a fresh token for the returning user");
+    let (_, claims, _) = decode(&fresh);
+    assert_eq!(claims["iat"].as_i64(), Some(clock.now().timestamp()), "issued now");
+    assert_eq!(claims["exp"].as_i64(), Some(clock.now().timestamp() + 15 * 60), "for another 15 minutes");
+    assert_eq!(sid_of(&fresh), sid_of(&token), "the same session");
+    clock.advance(Duration::minutes(31));
+    let gone = me_with(&env.origin.url, &fresh).await;
+    assert_eq!((gone.status, gone.code()), (401, "unauthorized"), "31 minutes idle: {}", gone.text);
+    assert!(gone.session_cookies().is_empty(), "no fresh token for an idle session");
+}
+
+/// An expired token is renewed only within the idle timeout of its expiry: an old token (from a log, a
+/// backup) cannot ride on a session that newer tokens keep live.
+#[tokio::test]
+async fn an_old_token_is_not_renewed_long_after_it_expired_even_for_a_live_session() {
+    let (env, clock) = Env::start_manual().await;
+    let alice = env.customer_a().await;
+    let first = token_of(&alice);
+    let mut current = first.clone();
+    for minutes in [10, 20, 30, 40] {
+        clock.advance(Duration::minutes(10));
+        let r = me_with(&env.origin.url, &current).await;
+        assert_eq!(r.status, 200, "active at {minutes} minutes: {}", r.text);
+        current = new_token(&r).expect("refreshed");
+    }
+    // 40 minutes in: the first token expired 25 minutes ago, within the idle timeout.
+    assert_eq!(me_with(&env.origin.url, &first).await.status, 200, "expired 25 minutes ago");
+    clock.advance(Duration::minutes(10));
+    assert_eq!(me_with(&env.origin.url, &current).await.status, 200, "the session is live");
+    let stale = me_with(&env.origin.url, &first).await;
+    assert_eq!(stale.status, 401, "expired 35 minutes ago: {}", stale.text);
+    assert!(stale.session_cookies().is_empty());
 }
 
 /// During a key rotation (`JWT_KEYS=new,old`) cookies issued under the old key keep working and new ones are signed with the new key; once the old key is retired its cookies are refused.
