@@ -2,13 +2,18 @@
 //! enrolment and codes, recovery codes, password reset (request, token,
 //! new password), CSRF tokens, session cookies, signed ingest (keys,
 //! signatures) and client IPs are driven through a real origin while every
-//! log line (JSON, as production writes them, at debug level) is captured;
-//! none of those values may appear. The capture is proven by finding the
-//! security events and request fields that must be there.
+//! log line (JSON, in production's own format from `telemetry::production`,
+//! at debug level) is captured; none of those values may appear. The capture
+//! is proven by finding the security events and request fields that must be
+//! there, and the events operators alert on are checked for their stable
+//! `event` name and WARN level.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Duration, Utc};
+use origin_api::auth::{login, reset};
+use origin_api::clock::Clock;
 use serde_json::{Value, json};
 use system_tests::api::ApiClient;
 use system_tests::db::TestDb;
@@ -16,7 +21,9 @@ use system_tests::origin::{Origin, OriginOptions};
 use system_tests::smtp::SmtpServer;
 use system_tests::totp::code_at;
 use system_tests::world::{self, PASSWORD};
-use system_tests::{http, keys, unix_now};
+use system_tests::{eventually, http, keys, unix_now};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Every byte the subscriber writes.
 #[derive(Clone, Default)]
@@ -40,6 +47,35 @@ impl Capture {
     }
 }
 
+/// The real clock, moved on by hand (to let an account lock run out without waiting).
+#[derive(Default)]
+struct ShiftedClock(Mutex<Duration>);
+
+impl ShiftedClock {
+    fn advance(&self, by: Duration) {
+        if let Ok(mut shift) = self.0.lock() {
+            *shift += by;
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0.lock().map(|shift| *shift).unwrap_or_default()
+    }
+}
+
+/// The token of the reset link in a mail.
+fn reset_token(mail: &str) -> String {
+    let at = mail.find("token=").expect("a reset link");
+    mail[at + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+/// The captured lines whose `event` field is `name`.
+fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|line| line["event"] == name).collect()
+}
+
 const CLIENT_IP: &str = "203.0.113.77";
 const NEW_PASSWORD: &str = "orbit velvet canyon thimble";
 
@@ -47,14 +83,12 @@ const NEW_PASSWORD: &str = "orbit velvet canyon thimble";
 async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
     let capture = Capture::default();
     let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_env_filter("debug,sqlx=debug,hyper=info,h2=info,rustls=info,tower=info")
-        .with_writer(move || writer.clone())
-        .init();
+    // Production's subscriber and format; only the level is lower, so debug lines are scanned too.
+    origin_api::telemetry::production(
+        EnvFilter::new("debug,sqlx=debug,hyper=info,h2=info,rustls=info,tower=info"),
+        move || writer.clone(),
+    )
+    .init();
 
     let db = TestDb::new().await;
     let smtp = SmtpServer::start().await;
@@ -63,7 +97,8 @@ async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
         trusted_proxy: Some(("127.0.0.1/32".into(), "x-forwarded-for".into())),
         ..OriginOptions::default()
     };
-    let origin = Origin::start(&db, options.clone()).await;
+    let clock = Arc::new(ShiftedClock::default());
+    let origin = Origin::start_with_clock(&db, options.clone(), clock.clone()).await;
     let w = world::build(origin.domain()).await;
     let mut secrets: Vec<(String, String)> = vec![
         ("password".into(), PASSWORD.into()),
@@ -109,7 +144,11 @@ async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
     client(&mut second);
     second.login(&w.admin.1, PASSWORD).await;
     let next_code = code_at(&secret, unix_now() + 30);
-    assert_eq!(second.post("/api/v1/auth/mfa", json!({ "code": next_code })).await.status, 200);
+    let verified = second.post("/api/v1/auth/mfa", json!({ "code": next_code })).await;
+    assert_eq!(verified.status, 200);
+    // The full session (a second token: the pending one stays in the scan below).
+    let mut second_full = second.clone();
+    second_full.adopt(&verified);
     let mut third = ApiClient::new(&origin.url);
     client(&mut third);
     third.login(&w.admin.1, PASSWORD).await;
@@ -124,7 +163,7 @@ async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
     }
     secrets.push(("totp code".into(), code));
     secrets.push(("totp code 2".into(), next_code));
-    for c in [&admin, &second, &third] {
+    for c in [&admin, &second, &second_full, &third] {
         let cookie = c.cookie.clone().expect("cookie");
         secrets.push((
             "session cookie".into(),
@@ -140,10 +179,7 @@ async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
         anon.post("/api/v1/auth/password-reset", json!({ "email": w.customer_a.1 })).await.status,
         202
     );
-    let mail = smtp.wait_for(&w.customer_a.1, 1).await.text();
-    let at = mail.find("token=").expect("a reset link");
-    let token: String =
-        mail[at + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let token = reset_token(&smtp.wait_for(&w.customer_a.1, 1).await.text());
     let done = anon
         .post("/api/v1/auth/password-reset/complete", json!({ "token": token, "password": NEW_PASSWORD }))
         .await;
@@ -175,6 +211,63 @@ async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
     secrets.push(("signature".into(), signed.signature.clone()));
     secrets.push(("forged signature".into(), forged.signature.clone()));
 
+    // A signed-in CUSTOMER's request, then a state-changing one with a forged CSRF token.
+    let mut customer = ApiClient::new(&origin.url);
+    client(&mut customer);
+    assert_eq!(customer.login(&w.customer_a.1, NEW_PASSWORD).await.status, 200);
+    assert_eq!(customer.get("/api/v1/events").await.status, 200);
+    let real_csrf = customer.csrf.clone().expect("csrf");
+    let forged_csrf = format!("forged{}", uuid::Uuid::new_v4().simple());
+    let mut forger = customer.clone();
+    forger.csrf = Some(forged_csrf.clone());
+    let csrf_path = format!("/api/v1/orgs/{}", w.org_a);
+    assert_eq!(forger.patch(&csrf_path, json!({ "mfa_required": true })).await.status, 403);
+    let cookie = customer.cookie.clone().expect("cookie");
+    secrets.push((
+        "customer session cookie".into(),
+        cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap_or(cookie),
+    ));
+    secrets.push(("customer csrf token".into(), real_csrf.clone()));
+    secrets.push(("forged csrf token".into(), forged_csrf.clone()));
+
+    // The ADMIN (second factor proven seconds ago: no step-up needed) resets another user's MFA and promotes them.
+    let reset_mfa =
+        second_full.post(&format!("/api/v1/users/{}/mfa/reset", w.customer_b.0), Value::Null).await;
+    assert_eq!(reset_mfa.status, 204, "{:?}", reset_mfa.json);
+    let promote =
+        second_full.patch(&format!("/api/v1/users/{}", w.customer_b.0), json!({ "role": "ADMIN" })).await;
+    assert_eq!(promote.status, 200, "{:?}", promote.json);
+
+    // Password resets over the hourly allowance (the first was above): two more links, then a burst.
+    for n in 2..=reset::MAX_PER_HOUR as usize {
+        assert_eq!(
+            anon.post("/api/v1/auth/password-reset", json!({ "email": w.customer_a.1 })).await.status,
+            202
+        );
+        secrets
+            .push((format!("reset token {n}"), reset_token(&smtp.wait_for(&w.customer_a.1, n).await.text())));
+    }
+    assert_eq!(
+        anon.post("/api/v1/auth/password-reset", json!({ "email": w.customer_a.1 })).await.status,
+        202
+    );
+    eventually("the reset_burst log line", std::time::Duration::from_secs(10), || async {
+        capture.text().contains("\"event\":\"reset_burst\"").then_some(())
+    })
+    .await;
+
+    // Wrong passwords lock the account; the lock runs out and the next sign-in lifts it.
+    let mut guesser = ApiClient::new(&origin.url);
+    client(&mut guesser);
+    for n in 1..=login::MAX_FAILURES {
+        let guess = format!("wrong guess number {n}");
+        assert_eq!(guesser.login(&w.customer_a.1, &guess).await.status, 401);
+        secrets.push((format!("wrong password {n}"), guess));
+    }
+    assert_eq!(guesser.login(&w.customer_a.1, NEW_PASSWORD).await.status, 401, "locked");
+    clock.advance(Duration::minutes(login::LOCK_MINUTES + 1));
+    assert_eq!(guesser.login(&w.customer_a.1, NEW_PASSWORD).await.status, 200, "the lock ran out");
+
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let logs = capture.text();
     // The capture works and carries what investigations need.
@@ -191,9 +284,54 @@ async fn secrets_tokens_codes_cookies_and_client_ips_never_reach_the_logs() {
     ] {
         assert!(logs.contains(needle), "the logs lack {needle}");
     }
-    for line in logs.lines() {
-        assert!(serde_json::from_str::<Value>(line).is_ok(), "every line is JSON: {line}");
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("every line is JSON ({e}): {line}")))
+        .collect();
+
+    // What operators alert on: a stable `event` name, at WARN, naming the user concerned.
+    let (customer_a, customer_b) = (w.customer_a.0.to_string(), w.customer_b.0.to_string());
+    for (name, user) in [
+        ("account_locked", &customer_a),
+        ("login_locked", &customer_a),
+        ("account_unlocked", &customer_a),
+        ("mfa_reset", &customer_b),
+        ("role_changed", &customer_b),
+        ("reset_burst", &customer_a),
+    ] {
+        let found = events(&lines, name);
+        assert_eq!(found.len(), 1, "one {name} line expected, found: {found:#?}");
+        assert_eq!(found[0]["level"], "WARN", "{name} is alertable: {}", found[0]);
+        assert_eq!(found[0]["user_id"], user.as_str(), "{name} names the user: {}", found[0]);
     }
+    let promoted = events(&lines, "role_changed")[0];
+    assert_eq!((&promoted["from"], &promoted["to"]), (&json!("CUSTOMER"), &json!("ADMIN")), "{promoted}");
+
+    // The refused CSRF token is logged as an event on its path, with neither token in the line.
+    let csrf: Vec<&Value> =
+        events(&lines, "csrf_rejected").into_iter().filter(|l| l["path"] == csrf_path.as_str()).collect();
+    assert_eq!(
+        csrf.len(),
+        1,
+        "one csrf_rejected line for {csrf_path}: {:#?}",
+        events(&lines, "csrf_rejected")
+    );
+    assert_eq!(csrf[0]["level"], "WARN", "{}", csrf[0]);
+    let csrf_line = csrf[0].to_string();
+    assert!(!csrf_line.contains(&forged_csrf), "the sent token is logged: {csrf_line}");
+    assert!(!csrf_line.contains(&real_csrf), "the session's token is logged: {csrf_line}");
+
+    // A signed-in CUSTOMER's request line says who, for which organisation, which route and how it ended.
+    let listed: Vec<&Value> =
+        events(&lines, "request").into_iter().filter(|l| l["span"]["route"] == "/api/v1/events").collect();
+    assert_eq!(listed.len(), 1, "one request line for GET /api/v1/events: {listed:#?}");
+    let span = &listed[0]["span"];
+    assert_eq!(span["user_id"], customer_a.as_str(), "{}", listed[0]);
+    assert_eq!(span["org_id"], w.org_a.to_string().as_str(), "{}", listed[0]);
+    assert_eq!(span["status"], 200, "{}", listed[0]);
+    assert_eq!(listed[0]["status"], 200, "{}", listed[0]);
+    assert!(span["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{}", listed[0]);
+
     for (what, value) in &secrets {
         assert!(value.len() >= 6, "{what} is a real value");
         if let Some(at) = logs.find(value.as_str()) {

@@ -4,11 +4,19 @@
 
 use std::mem::ManuallyDrop;
 use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use origin_api::clock::SystemClock;
+use origin_api::demo;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use system_tests::api::ApiClient;
 use system_tests::db::TestDb;
-use system_tests::origin::{OriginOptions, cli, succeeded};
+use system_tests::edge::{Edge, EdgeOptions};
+use system_tests::eventually;
+use system_tests::origin::{Origin, OriginOptions, cli, succeeded};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
@@ -162,6 +170,8 @@ struct ChildSpec {
     db_url: String,
     signing_keys: String,
     audit_keys: String,
+    /// `OriginOptions::extra` (e.g. `APP_ENV`).
+    extra: Vec<(String, String)>,
     args: Vec<String>,
     report: std::path::PathBuf,
 }
@@ -190,6 +200,7 @@ async fn cli_with_stdin(db: &TestDb, opts: &OriginOptions, args: &[&str], stdin:
         db_url: db.url.clone(),
         signing_keys: opts.signing_keys.clone(),
         audit_keys: opts.audit_keys.clone(),
+        extra: opts.extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         args: args.iter().map(|a| a.to_string()).collect(),
         report: report.path().to_path_buf(),
     };
@@ -218,8 +229,14 @@ async fn stdin_child() {
     let pool = sqlx::PgPool::connect(&spec.db_url).await.unwrap();
     // The parent owns (and drops) the database.
     let db = ManuallyDrop::new(TestDb { name: spec.db_name, url: spec.db_url, pool });
-    let opts =
-        OriginOptions { signing_keys: spec.signing_keys, audit_keys: spec.audit_keys, ..Default::default() };
+    // Leaked: the names must be 'static, and this process ends right after the run.
+    let extra = spec.extra.into_iter().map(|(k, v)| (&*k.leak(), v)).collect();
+    let opts = OriginOptions {
+        signing_keys: spec.signing_keys,
+        audit_keys: spec.audit_keys,
+        extra,
+        ..Default::default()
+    };
     let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
     let (code, output) = cli(&db, &opts, &args).await;
     let report = ChildReport { succeeded: succeeded(code), output };
@@ -1111,4 +1128,139 @@ async fn bands_import_stops_reading_a_csv_stream_over_20_mib() {
     assert!(run.output.contains("larger than 20 MiB"), "{}", run.output);
     assert_eq!(counts(&db).await, before);
     assert!(!run.read_all_stdin, "the CLI read all 64 MiB of the stream before refusing it: {}", run.output);
+}
+
+// ------------------------------------------------------------ demo
+
+/// What `make dev` runs: `demo seed --password-stdin` creates the demo
+/// organisation, event and bands DEMO0001–DEMO0100, which the edge then routes
+/// to the demo destination, and the demo users with the password given. A
+/// second run changes nothing (not even the password); production refuses it.
+#[tokio::test]
+async fn demo_seed_routes_the_demo_bands_at_the_edge_and_signs_in_the_demo_users_once() {
+    let db = TestDb::new().await;
+    let listener = Origin::bind().await;
+    let opts = OriginOptions::default();
+    let edge = Edge::start(EdgeOptions {
+        origin_url: format!("http://{}", listener.local_addr().unwrap()),
+        signing_keys: opts.signing_keys.clone(),
+        ..EdgeOptions::default()
+    })
+    .await;
+    let opts = OriginOptions { edge_url: Some(edge.base_url.clone()), ..opts };
+    let origin = Origin::start_on(listener, &db, opts.clone(), Arc::new(SystemClock)).await;
+    let seed = ["demo", "seed", "--password-stdin"];
+    let password = "lantern quartz meadow fable";
+
+    let first = cli_with_stdin(&db, &opts, &seed, format!("{password}\n").as_bytes()).await;
+    assert!(first.succeeded, "{}", first.output);
+    let (event_id, org_id): (Uuid, Uuid) = sqlx::query_as(
+        "SELECT e.id, o.id FROM events e JOIN organizations o ON o.id = e.org_id WHERE o.slug = $1",
+    )
+    .bind(demo::ORG_SLUG)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        first.output,
+        format!(
+            "demo event {event_id} (100 bands)\ndemo user {} created\ndemo user {} created\n",
+            demo::ADMIN_EMAIL,
+            demo::ORGANISER_EMAIL
+        )
+    );
+    assert!(!first.output.contains(password), "the password is not echoed");
+    let bands: Vec<String> =
+        sqlx::query_scalar("SELECT band_id FROM bands WHERE event_id = $1 ORDER BY band_id")
+            .bind(event_id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let expected: Vec<String> = (1..=100).map(|i| format!("DEMO{i:04}")).collect();
+    assert_eq!(bands, expected);
+
+    // The outbox reaches the edge's KV: the first and last demo bands redirect, the next one is unknown.
+    for band in ["DEMO0001", "DEMO0100"] {
+        eventually(&format!("the edge to route {band} to the demo"), Duration::from_secs(30), || async {
+            (edge.location(&format!("/{band}")).await.as_deref() == Some(demo::DESTINATION)).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(
+        edge.location("/DEMO0101").await.as_deref(),
+        Some(EdgeOptions::default().fallback_url.as_str()),
+        "DEMO0101 is no demo band"
+    );
+
+    // Again, with another password: nothing changes, the users keep the first password.
+    let before = counts(&db).await;
+    let second = cli_with_stdin(&db, &opts, &seed, b"another password entirely\n").await;
+    assert!(second.succeeded, "{}", second.output);
+    assert_eq!(second.output, format!("demo event {event_id} (100 bands)\n"));
+    assert_eq!(counts(&db).await, before, "a second seed stores nothing");
+    let demo_rows: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM organizations WHERE slug = $1),
+                (SELECT count(*) FROM events WHERE org_id = $2),
+                (SELECT count(*) FROM bands WHERE band_id LIKE 'DEMO%'),
+                (SELECT count(*) FROM users WHERE email IN ($3, $4))",
+    )
+    .bind(demo::ORG_SLUG)
+    .bind(org_id)
+    .bind(demo::ADMIN_EMAIL)
+    .bind(demo::ORGANISER_EMAIL)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(demo_rows, (1, 1, 100, 2));
+
+    // The demo ADMIN signs in with the seeded password, straight into MFA enrolment.
+    let mut admin = ApiClient::new(&origin.url);
+    let login = admin.login(demo::ADMIN_EMAIL, password).await;
+    assert_eq!(login.status, 200, "{:?}", login.json);
+    assert_eq!(login.json["user"]["role"], "ADMIN", "{:?}", login.json);
+    assert_eq!(login.json["stage"], "full", "no second factor yet: {:?}", login.json);
+    assert_eq!(
+        (&login.json["user"]["mfa_required"], &login.json["user"]["mfa_enrolled"]),
+        (&Value::Bool(true), &Value::Bool(false)),
+        "{:?}",
+        login.json
+    );
+    let users = admin.get("/api/v1/users").await;
+    assert_eq!((users.status.as_u16(), users.code()), (403, "mfa_enrolment_required"));
+    assert_eq!(admin.post("/api/v1/me/mfa/enrol", Value::Null).await.status, 200, "enrolment is open");
+    for wrong in ["another password entirely", "lantern quartz meadow fabl"] {
+        assert_eq!(ApiClient::new(&origin.url).login(demo::ADMIN_EMAIL, wrong).await.status, 401, "{wrong}");
+    }
+    // The organiser sees the demo event.
+    let mut organiser = ApiClient::new(&origin.url);
+    assert_eq!(organiser.login(demo::ORGANISER_EMAIL, password).await.status, 200);
+    let events = organiser.get("/api/v1/events").await;
+    assert_eq!(events.status, 200, "{:?}", events.json);
+    assert!(events.text.contains(&event_id.to_string()), "{:?}", events.json);
+}
+
+/// Demo data and its known password have no place in production: `demo seed` refuses there, with
+/// or without a password, and stores nothing.
+#[tokio::test]
+async fn demo_seed_is_refused_in_production() {
+    let db = TestDb::new().await;
+    let opts = OriginOptions {
+        extra: vec![
+            ("APP_ENV", "production".into()),
+            ("PUBLIC_URL", "https://sparkmotion.example".into()),
+            ("SMTP_URL", "smtps://mail.sparkmotion.example".into()),
+        ],
+        ..OriginOptions::default()
+    };
+    assert!(opts.config(&db).is_production(), "the configuration is a production one");
+    let before = counts(&db).await;
+
+    let run =
+        cli_with_stdin(&db, &opts, &["demo", "seed", "--password-stdin"], b"lantern quartz meadow fable\n")
+            .await;
+    assert!(!run.succeeded, "{}", run.output);
+    assert_eq!(run.output, "error: demo data is for development only (APP_ENV=production)");
+    let out = refused(&db, &opts, &["demo", "seed"]).await;
+    assert_eq!(out, "error: demo data is for development only (APP_ENV=production)");
+    assert_eq!(counts(&db).await, before);
 }
