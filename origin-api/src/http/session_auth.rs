@@ -7,7 +7,9 @@
 //! filters every query by that actor's organisation.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -107,9 +109,10 @@ pub async fn enforce(State(state): State<AppState>, access: Access, req: Request
     // Dashboard pages answer refusals as pages (sign-in redirect, friendly error), the API as JSON.
     let page = crate::dashboard::page::is_page(req.uri().path())
         .then(|| (req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(), request_id_of(&req)));
+    let ip = client_ip_of(&state, &req);
     match authorise(&state, access, req).await {
         Ok((req, refreshed)) => {
-            let (req, limit) = match rate_limit(&state, access, req).await {
+            let (req, limit) = match rate_limit(&state, access, req, ip).await {
                 Ok(allowed) => allowed,
                 Err((quota, decision, e)) => {
                     let mut response = match page {
@@ -130,10 +133,49 @@ pub async fn enforce(State(state): State<AppState>, access: Access, req: Request
             }
             response
         }
-        Err(e) => match page {
-            Some((target, request_id)) => crate::dashboard::page::refused(&target, request_id, e),
-            None => e.into_response(),
-        },
+        Err(e) => {
+            // A refused caller still spends its IP's budget: otherwise cookie
+            // guessing, or replaying a revoked token (a database read each),
+            // would be free and unlimited.
+            let limited = match e {
+                ApiError::Unauthorized if access != Access::Signed => charge_refused_caller(&state, ip).await,
+                _ => None,
+            };
+            let (e, limit) = match limited {
+                Some((quota, decision, refusal)) => (refusal, Some((quota, decision))),
+                None => (e, None),
+            };
+            let mut response = match page {
+                Some((target, request_id)) => crate::dashboard::page::refused(&target, request_id, e),
+                None => e.into_response(),
+            };
+            if let Some((quota, decision)) = limit {
+                ratelimit::classes::headers(response.headers_mut(), quota, decision);
+            }
+            response
+        }
+    }
+}
+
+/// The real client IP of `req` (trusted-proxy aware).
+fn client_ip_of(state: &AppState, req: &Request) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| addr.ip());
+    crate::auth::client::client_ip(&state.config, peer, req.headers())
+}
+
+/// Charges an unauthenticated refusal to the client IP's anonymous budget;
+/// answers the 429 to send instead when that budget is spent.
+async fn charge_refused_caller(state: &AppState, ip: IpAddr) -> Option<Refusal> {
+    let quota = state.config.rate_limits.anonymous;
+    match state.limiter.check(&format!("ip:{ip}"), quota, state.clock.now()).await {
+        Decision::Allow { .. } => None,
+        d @ Decision::Deny { retry_after } => {
+            tracing::warn!(event = "rate_limited", scope = "ip", "refused caller over its rate limit");
+            Some((quota, d, ApiError::TooManyRequests { retry_after }))
+        }
     }
 }
 
@@ -145,6 +187,7 @@ async fn rate_limit(
     state: &AppState,
     access: Access,
     req: Request,
+    ip: IpAddr,
 ) -> Result<(Request, Option<(Quota, Decision)>), Refusal> {
     // The edge's signed calls, and probes that must answer while the service is under load.
     if access == Access::Signed || matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
@@ -155,14 +198,7 @@ async fn rate_limit(
         Some(ctx) if is_state_changing(req.method()) => (format!("user:{}:write", ctx.user.id), limits.write),
         Some(ctx) => (format!("user:{}:read", ctx.user.id), limits.read),
         None => {
-            let (mut parts, body) = req.into_parts();
-            let client = Client::from_request_parts(&mut parts, state).await.unwrap_or_else(|e| match e {});
-            let req = Request::from_parts(parts, body);
-            return match state
-                .limiter
-                .check(&format!("ip:{}", client.ip), limits.anonymous, state.clock.now())
-                .await
-            {
+            return match state.limiter.check(&format!("ip:{ip}"), limits.anonymous, state.clock.now()).await {
                 d @ Decision::Allow { .. } => Ok((req, Some((limits.anonymous, d)))),
                 d @ Decision::Deny { retry_after } => {
                     tracing::warn!(

@@ -144,3 +144,36 @@ async fn a_redis_outage_degrades_to_per_instance_limits_without_failing_requests
     let body: Value = r.json().await.unwrap();
     assert!(body["redis"].as_str().unwrap().starts_with("degraded"), "{body}");
 }
+
+/// Requests refused for want of a valid session spend the client IP's budget
+/// too: guessing cookies or replaying a revoked token is not free.
+#[tokio::test]
+async fn refused_unauthenticated_requests_are_limited_per_client_ip() {
+    let mut options = shared(&[("RATE_LIMIT_ANONYMOUS", "3/60s")]);
+    options.trusted_proxy = Some(("127.0.0.1/32".into(), "x-forwarded-for".into()));
+    let (_db, one, two, _w) = two_instances(options).await;
+    let get = |origin: &Origin, path: &str, ip: &'static str, cookie: &'static str| {
+        let url = origin.url(path);
+        async move {
+            http::client()
+                .get(url)
+                .header("x-forwarded-for", ip)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let guesses = ["sm_session=guess1", "sm_session=eyJhbGciOiJIUzI1NiJ9.e30.x", "", "sm_session=guess4"];
+    for cookie in &guesses[..3] {
+        assert_eq!(get(&one, "/api/v1/events", "203.0.113.7", cookie).await.status(), 401);
+    }
+    let refused = get(&two, "/api/v1/events", "203.0.113.7", guesses[3]).await;
+    assert_eq!(refused.status(), 429, "the fourth refused request from that IP, on the other instance");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.headers().contains_key("ratelimit-policy"));
+    // Pages too: the sign-in redirect is no longer given.
+    assert_eq!(get(&one, "/events", "203.0.113.7", "").await.status(), 429);
+    // Another IP still gets its honest 401.
+    assert_eq!(get(&one, "/api/v1/events", "203.0.113.8", "").await.status(), 401);
+}
