@@ -69,35 +69,47 @@ pub async fn seed(
     Ok(seeded)
 }
 
+/// Each step finds what an earlier (perhaps interrupted) run made before
+/// making it, so a run that failed halfway is finished by the next one.
 async fn seed_event(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainError> {
-    let existing: Option<Uuid> = sqlx::query_scalar(
-        "SELECT e.id FROM events e JOIN organizations o ON o.id = e.org_id WHERE o.slug = $1 ORDER BY e.created_at LIMIT 1",
-    )
-    .bind(ORG_SLUG)
-    .fetch_optional(&domain.db)
-    .await?;
-    if let Some(event_id) = existing {
-        let bands: i64 = sqlx::query_scalar("SELECT count(*) FROM bands WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_one(&domain.db)
-            .await?;
-        return Ok(Seeded { event_id, bands: bands as u64, created_users: Vec::new() });
-    }
-    let org = domain
-        .create_org(actor, NewOrg { name: "Demo Organisation".into(), slug: Some(ORG_SLUG.into()) })
+    let org_id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
+        .bind(ORG_SLUG)
+        .fetch_optional(&domain.db)
         .await?;
-    let event = domain
-        .create_event(
-            actor,
-            NewEvent {
-                org_id: org.id,
+    let org_id = match org_id {
+        Some(id) => id,
+        None => {
+            domain
+                .create_org(actor, NewOrg { name: "Demo Organisation".into(), slug: Some(ORG_SLUG.into()) })
+                .await?
+                .id
+        }
+    };
+    let event_id: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM events WHERE org_id = $1 ORDER BY created_at LIMIT 1")
+            .bind(org_id)
+            .fetch_optional(&domain.db)
+            .await?;
+    let event_id = match event_id {
+        Some(id) => id,
+        None => {
+            let event = NewEvent {
+                org_id,
                 name: "Demo Festival".into(),
                 timezone: Some("Europe/London".into()),
                 default_url: Some(DESTINATION.into()),
                 ..Default::default()
-            },
-        )
+            };
+            domain.create_event(actor, event).await?.id
+        }
+    };
+    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM bands WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(&domain.db)
         .await?;
+    if existing > 0 {
+        return Ok(Seeded { event_id, bands: existing as u64, created_users: Vec::new() });
+    }
     let bands = (1..=100u64)
         .filter_map(|i| {
             Some(NewBand {
@@ -109,10 +121,8 @@ async fn seed_event(domain: &Domain, actor: &Actor) -> Result<Seeded, DomainErro
             })
         })
         .collect();
-    match domain.import_bands(actor, event.id, bands, Vec::new()).await? {
-        ImportOutcome::Imported { count } => {
-            Ok(Seeded { event_id: event.id, bands: count, created_users: Vec::new() })
-        }
+    match domain.import_bands(actor, event_id, bands, Vec::new()).await? {
+        ImportOutcome::Imported { count } => Ok(Seeded { event_id, bands: count, created_users: Vec::new() }),
         ImportOutcome::Rejected { errors } => Err(DomainError::Conflict(format!(
             "demo bands are taken: {}",
             errors.first().map(|e| e.reason.as_str()).unwrap_or("unknown")

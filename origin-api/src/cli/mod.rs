@@ -351,6 +351,10 @@ pub async fn run_with(
     if let Command::Keys(command) = &cli.command {
         return keys(command, &config, clock.now(), out);
     }
+    // Refused before anything touches a production database (not even a migration).
+    if matches!(cli.command, Command::Demo(_)) && config.is_production() {
+        bail!("demo data is for development only (APP_ENV=production)");
+    }
     db::create_if_missing(&config).await.context("creating the database (DATABASE_URL)")?;
     let pool = db::connect(&config).await.context("connecting to the database (DATABASE_URL)")?;
     db::migrate(&pool).await.context("applying migrations")?;
@@ -518,9 +522,6 @@ pub async fn run_with(
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(DemoCommand::Seed { password_stdin }) => {
-            if config.is_production() {
-                bail!("demo data is for development only (APP_ENV=production)");
-            }
             let password = if password_stdin { Some(read_password()?) } else { None };
             let seeded = demo::seed(&domain, &actor, password).await.map_err(explain)?;
             writeln!(out, "demo event {} ({} bands)", seeded.event_id, seeded.bands)?;

@@ -1263,4 +1263,41 @@ async fn demo_seed_is_refused_in_production() {
     let out = refused(&db, &opts, &["demo", "seed"]).await;
     assert_eq!(out, "error: demo data is for development only (APP_ENV=production)");
     assert_eq!(counts(&db).await, before);
+
+    // Refused before any database work: a database that does not exist stays so.
+    let ghost = format!("sm_ghost_{}", Uuid::new_v4().simple());
+    let mut elsewhere = opts.clone();
+    elsewhere.extra.push(("DATABASE_URL", format!("{}/{ghost}", system_tests::db::server_url())));
+    let out = refused(&db, &elsewhere, &["demo", "seed"]).await;
+    assert_eq!(out, "error: demo data is for development only (APP_ENV=production)");
+    let created: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&ghost)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(!created, "demo seed created (or migrated) a production database before refusing");
+}
+
+/// A seed interrupted after creating the organisation (or the event) is
+/// finished by the next run instead of failing on the taken slug.
+#[tokio::test]
+async fn demo_seed_finishes_what_an_interrupted_run_left() {
+    let db = TestDb::new().await;
+    let opts = OriginOptions::default();
+    let (code, out) = cli(&db, &opts, &["org", "create", "--name", "Demo Organisation"]).await;
+    assert!(succeeded(code), "{out}");
+    // As if the first run stopped right after its organisation: give it the demo slug.
+    sqlx::query("UPDATE organizations SET slug = $1").bind(demo::ORG_SLUG).execute(&db.pool).await.unwrap();
+
+    let (code, out) = cli(&db, &opts, &["demo", "seed"]).await;
+    assert!(succeeded(code), "{out}");
+    let (orgs, events, bands): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM organizations), (SELECT count(*) FROM events),
+                (SELECT count(*) FROM bands b JOIN events e ON e.id = b.event_id JOIN organizations o ON o.id = e.org_id WHERE o.slug = $1)",
+    )
+    .bind(demo::ORG_SLUG)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((orgs, events, bands), (1, 1, 100));
 }
