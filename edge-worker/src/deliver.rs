@@ -24,9 +24,8 @@ pub async fn deliver(batch: &MessageBatch<String>, env: &Env) {
     let base = config::number(env, "RETRY_BASE_SECONDS", 5);
     let max = config::number(env, "RETRY_MAX_SECONDS", 900);
     let retry = |msg: &RawMessage| {
-        let waited_secs = now_ms.saturating_sub(msg.timestamp().as_millis()) / 1000;
-        let delay = waited_secs.clamp(base, max.max(base));
-        msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay as u32).build());
+        let delay = retry_delay_secs(now_ms, msg.timestamp().as_millis(), base, max);
+        msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build());
     };
 
     let mut deliverable: Vec<(RawMessage, String)> = Vec::new();
@@ -95,5 +94,38 @@ pub async fn deliver(batch: &MessageBatch<String>, env: &Env) {
             deliverable.iter().for_each(|(m, _)| retry(m));
             log::warn("tap_delivery_failed", &[("count", &count), ("reason", &e.to_string())]);
         }
+    }
+}
+
+/// The wait before the next attempt: the time the message has spent in the
+/// queue so far, within `[base, max]` (so waits double until `max`).
+fn retry_delay_secs(now_ms: u64, enqueued_ms: u64, base: u64, max: u64) -> u32 {
+    let waited_secs = now_ms.saturating_sub(enqueued_ms) / 1000;
+    u32::try_from(waited_secs.clamp(base, max.max(base))).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay_secs;
+
+    #[test]
+    fn waits_double_from_the_base_up_to_the_cap() {
+        // A message that fails every time: each attempt happens when the previous wait ends.
+        let (base, max) = (5, 900);
+        let mut now_ms = 0u64;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            let wait = retry_delay_secs(now_ms, 0, base, max);
+            waits.push(wait);
+            now_ms += u64::from(wait) * 1000;
+        }
+        assert_eq!(waits, [5, 5, 10, 20, 40, 80, 160, 320, 640, 900]);
+    }
+
+    #[test]
+    fn odd_inputs_stay_in_bounds() {
+        assert_eq!(retry_delay_secs(0, 10_000, 5, 900), 5, "a timestamp in the future");
+        assert_eq!(retry_delay_secs(u64::MAX, 0, 5, 900), 900);
+        assert_eq!(retry_delay_secs(60_000, 0, 30, 10), 30, "a cap below the base: the base wins");
     }
 }

@@ -175,6 +175,27 @@ impl Edge {
     }
 }
 
+impl Edge {
+    /// Reads a raw KV value straight from local storage (none if absent).
+    pub async fn kv_get_raw(&self, key: &str) -> Option<String> {
+        let out = tokio::process::Command::new(repo_root().join("node_modules/.bin/wrangler"))
+            .args(["kv", "key", "get", "--local", "--binding", "BANDS", "-c"])
+            .arg(self.dir.path().join("wrangler.toml"))
+            .arg("--persist-to")
+            .arg(self.dir.path().join("state"))
+            .arg(key)
+            .current_dir(self.dir.path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("run wrangler kv key get");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !text.is_empty() && text != "Value not found").then_some(text)
+    }
+}
+
 impl Drop for Edge {
     fn drop(&mut self) {
         let pgid = Pid::from_raw(self.child.id() as i32);

@@ -56,6 +56,13 @@ async fn a_kv_miss_asks_the_origin_once_then_serves_from_kv() {
         assert_eq!(location(&edge, "/GHOST001").await, "https://fallback.example/");
     }
     assert_eq!(origin.lookup_calls(), after_first, "negative answers are cached");
+    // In KV too (for the other isolates and locations), not only in this isolate's memory.
+    eventually("the negative answer to be cached in KV", Duration::from_secs(10), || async {
+        edge.kv_get_raw("miss:GHOST001").await
+    })
+    .await;
+    assert_eq!(edge.kv_get_raw("miss:LATE0001").await, None, "a known band is not a miss");
+    assert!(edge.kv_get_raw("band:LATE0001").await.is_some_and(|v| v.contains("\"v\"")));
 }
 
 #[tokio::test]
