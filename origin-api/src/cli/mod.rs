@@ -260,6 +260,13 @@ pub enum WindowCommand {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Remove a window (taps then follow the next rule: another window, the default, the fallback).
+    Remove {
+        /// Event id.
+        event: Uuid,
+        /// Window id (as `window add` printed it).
+        window: Uuid,
+    },
 }
 
 /// `bands …`
@@ -480,6 +487,11 @@ pub async fn run_with(
                 .await
                 .map_err(explain)?;
             writeln!(out, "{}", window.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Event(EventCommand::Window(WindowCommand::Remove { event, window })) => {
+            domain.remove_window(&actor, event, window).await.map_err(explain)?;
+            writeln!(out, "removed {window}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bands(BandsCommand::Import { event, csv }) => {

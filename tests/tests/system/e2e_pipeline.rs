@@ -64,7 +64,7 @@ async fn an_event_created_at_the_origin_routes_taps_at_the_edge_and_every_tap_la
     let now = unix_now();
     let starts = chrono::DateTime::from_timestamp(now - 3600, 0).unwrap().to_rfc3339();
     let ends = chrono::DateTime::from_timestamp(now + 3600, 0).unwrap().to_rfc3339();
-    run_ok(
+    let window_id = run_ok(
         &db,
         &options,
         &[
@@ -118,7 +118,20 @@ async fn an_event_created_at_the_origin_routes_taps_at_the_edge_and_every_tap_la
         .unwrap();
     assert_eq!(count, 1, "exactly one row per tap");
 
-    // An edit at the origin: the edge follows after sync.
+    // URL edits at the origin: the edge follows each after sync.
+    let window_id = window_id.trim().to_string();
+    run_ok(&db, &options, &["event", "window", "remove", &event_id, &window_id]).await;
+    eventually("the edge to fall back to the default URL", Duration::from_secs(30), || async {
+        (location(&edge, "/PIPE0001").await.as_deref() == Some("https://example.com/default")).then_some(())
+    })
+    .await;
+    run_ok(&db, &options, &["event", "update", &event_id, "--default-url", "https://example.com/changed"])
+        .await;
+    eventually("the edge to follow the new default URL", Duration::from_secs(30), || async {
+        (location(&edge, "/PIPE0001").await.as_deref() == Some("https://example.com/changed")).then_some(())
+    })
+    .await;
+    // A status edit: the event goes inactive and taps go to its fallback.
     run_ok(&db, &options, &["event", "update", &event_id, "--status", "inactive"]).await;
     eventually("the edge to follow the edit", Duration::from_secs(30), || async {
         (location(&edge, "/PIPE0001").await.as_deref() == Some("https://example.com/fallback")).then_some(())

@@ -899,6 +899,7 @@ async fn non_uuid_ids_are_usage_errors() {
         ),
         ("org-1", argv("user create --email a@b.example --name A --role CUSTOMER --org org-1")),
         ("", vec!["kv", "resync", "--event", ""]),
+        ("w1", vec!["event", "window", "remove", "00000000-0000-0000-0000-000000000001", "w1"]),
     ];
     for (bad, args) in cases {
         let out = usage_error(&db, &opts, &args).await;
@@ -918,7 +919,7 @@ async fn unknown_org_and_event_ids_are_not_found() {
     let db = TestDb::new().await;
     let opts = OriginOptions::default();
     let org = new_org(&db, &opts, "Acme").await;
-    new_event(&db, &opts, org).await;
+    let event_s = new_event(&db, &opts, org).await.to_string();
     let csv = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(csv.path(), "band_id\nLOST0001\n").unwrap();
     let csv = csv.path().to_str().unwrap();
@@ -933,6 +934,8 @@ async fn unknown_org_and_event_ids_are_not_found() {
         vec!["bands", "import", "--event", &unknown, "--csv", csv],
         vec!["bands", "import", "--event", &org_s, "--csv", csv],
         vec!["kv", "resync", "--event", &unknown],
+        vec!["event", "window", "remove", &unknown, &unknown],
+        vec!["event", "window", "remove", &event_s, &unknown],
     ];
     for args in cases {
         let out = refused(&db, &opts, &args).await;
