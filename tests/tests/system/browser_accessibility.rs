@@ -1,0 +1,1 @@
+//! Accessibility and no-JavaScript use of the dashboard, in real Chromium.
