@@ -353,6 +353,14 @@ pub fn check_strength(var: &'static str, secret: &[u8]) -> Result<(), ConfigErro
     if seen.iter().filter(|s| **s).count() < 12 {
         return Err(ConfigError::Weak { var, reason: "too little entropy (repeating pattern)" });
     }
+    // Random bytes are all printable ASCII with odds of (95/256)^32 ≈ 1e-14: a
+    // key that is, is a hex-encoded passphrase or hex string, not 32 random bytes.
+    if secret.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(ConfigError::Weak {
+            var,
+            reason: "printable text, not random bytes (generate one with `openssl rand -hex 32`)",
+        });
+    }
     Ok(())
 }
 
@@ -426,6 +434,17 @@ mod tests {
             (format!("k1:{}", "00".repeat(32)), "example"),
             (format!("k1:{}", "ab".repeat(32)), "entropy"),
             (format!("k1:{}", "0123456789abcdef".repeat(4)), "example"),
+            (format!("k1:{}", hex::encode("correct horse battery staple 2026")), "a passphrase"),
+            (
+                format!(
+                    "k1:{}",
+                    hex::encode(hex::encode([
+                        0x5au8, 0x17, 0xc3, 0x99, 0x01, 0xee, 0x42, 0x8d, 0x10, 0x6f, 0xb2, 0x3c, 0x77, 0xd4,
+                        0x2a, 0x90
+                    ]))
+                ),
+                "hex text",
+            ),
         ] {
             let mut vars = base.to_vec();
             vars.push(("SIGNING_KEYS", &weak));
