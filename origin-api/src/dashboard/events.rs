@@ -162,11 +162,28 @@ pub struct EventPage<'a> {
     counts: BandCounts,
     now_url: String,
     now_reason: &'static str,
-    synced: bool,
+    sync: EdgeSync,
     recent: Vec<RecentHit>,
     form: EventForm,
     error: Option<String>,
     window_error: Option<String>,
+}
+
+/// Whether the edge has every change to an event: the badge the event page
+/// and its bands page share (`edge_sync.html`).
+pub struct EdgeSync {
+    /// The event.
+    pub event_id: Uuid,
+    /// Nothing of the event (its record, its bands, their deletions) is still queued.
+    pub live: bool,
+}
+
+impl EdgeSync {
+    /// The event's sync state now.
+    pub async fn of(db: &sqlx::PgPool, event_id: Uuid) -> Result<Self, sqlx::Error> {
+        let pending = pusher::pending_for_event(db, event_id).await?;
+        Ok(Self { event_id, live: pending == 0 })
+    }
 }
 
 /// Bands of an event by status.
@@ -236,7 +253,7 @@ async fn event_page(
     let count = |s: &str| rows.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
     let counts = BandCounts { active: count("active"), disabled: count("disabled"), lost: count("lost") };
     let (now_url, now_reason) = now_destination(&event, &windows, now);
-    let synced = pusher::pending_for_event(db, id).await.or_page(frame)? == 0;
+    let sync = EdgeSync::of(db, id).await.or_page(frame)?;
     let recent = analytics::recent(db, id, 10).await.or_page(frame)?;
     let form = form.unwrap_or_else(|| EventForm {
         org_id: Some(event.org_id),
@@ -258,7 +275,7 @@ async fn event_page(
             counts,
             now_url,
             now_reason,
-            synced,
+            sync,
             recent,
             form,
             error,

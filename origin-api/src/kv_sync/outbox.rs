@@ -24,20 +24,37 @@ pub async fn enqueue_event(conn: &mut PgConnection, event_id: Uuid) -> Result<()
         }
         None => KvOp::DeleteEvent { event_id },
     };
-    insert(conn, vec![op]).await
+    insert(conn, vec![(op, Some(event_id))]).await
 }
 
 /// Enqueues the current state of bands (deletes for those that are gone).
+///
+/// Each row records the band's event, a deleted band's too (its op names only
+/// the band), so the event's pages know the edge is still catching up.
 pub async fn enqueue_bands(conn: &mut PgConnection, ids: &[String]) -> Result<(), sqlx::Error> {
     let found: HashMap<String, bands::Band> =
         bands::load(&mut *conn, ids).await?.into_iter().map(|b| (b.band_id.clone(), b)).collect();
+    let gone: Vec<&str> = ids.iter().filter(|id| !found.contains_key(*id)).map(String::as_str).collect();
+    // Soft-deleted rows still name their event; a purged band has none left.
+    let gone_events: HashMap<String, Uuid> = if gone.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, (String, Uuid)>("SELECT band_id, event_id FROM bands WHERE band_id = ANY($1)")
+            .bind(&gone)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let ops = ids
         .iter()
         .filter_map(|id| {
             let band_id = BandId::parse(id).ok()?;
             Some(match found.get(id) {
-                Some(band) => KvOp::PutBand { band_id, record: records::band_record(band) },
-                None => KvOp::DeleteBand { band_id },
+                Some(band) => {
+                    (KvOp::PutBand { band_id, record: records::band_record(band) }, Some(band.event_id))
+                }
+                None => (KvOp::DeleteBand { band_id }, gone_events.get(id).copied()),
             })
         })
         .collect();
@@ -59,18 +76,29 @@ pub async fn enqueue_event_with_bands(conn: &mut PgConnection, event_id: Uuid) -
     Ok(ids.len() + 1)
 }
 
-async fn insert(conn: &mut PgConnection, ops: Vec<KvOp>) -> Result<(), sqlx::Error> {
-    if ops.is_empty() {
+/// Writes `(op, event it concerns)` rows, in order.
+async fn insert(conn: &mut PgConnection, ops: Vec<(KvOp, Option<Uuid>)>) -> Result<(), sqlx::Error> {
+    let mut keys = Vec::with_capacity(ops.len());
+    let mut bodies = Vec::with_capacity(ops.len());
+    let mut event_ids = Vec::with_capacity(ops.len());
+    for (op, event_id) in &ops {
+        // Kept in step: a row's key, op and event stay together.
+        let Ok(body) = serde_json::to_value(op) else { continue };
+        keys.push(op.key());
+        bodies.push(body);
+        event_ids.push(*event_id);
+    }
+    if keys.is_empty() {
         return Ok(());
     }
-    let keys: Vec<String> = ops.iter().map(KvOp::key).collect();
-    let bodies: Vec<serde_json::Value> = ops.iter().filter_map(|op| serde_json::to_value(op).ok()).collect();
     sqlx::query(
-        "INSERT INTO kv_outbox (key, op)
-         SELECT key, op FROM UNNEST($1::text[], $2::jsonb[]) WITH ORDINALITY AS t(key, op, n) ORDER BY n",
+        "INSERT INTO kv_outbox (key, op, event_id)
+         SELECT key, op, event_id
+         FROM UNNEST($1::text[], $2::jsonb[], $3::uuid[]) WITH ORDINALITY AS t(key, op, event_id, n) ORDER BY n",
     )
     .bind(&keys)
     .bind(&bodies)
+    .bind(&event_ids)
     .execute(&mut *conn)
     .await?;
     // Delivered at commit; wakes the pusher at once instead of at its next poll.

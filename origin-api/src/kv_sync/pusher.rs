@@ -204,14 +204,12 @@ pub async fn pending_count(db: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM kv_outbox WHERE done_at IS NULL").fetch_one(db).await
 }
 
-/// Changes to an event (its record or any of its bands) not yet at the edge.
+/// Changes to an event (its record, or any of its bands put or deleted) not yet at the edge.
 pub async fn pending_for_event(db: &PgPool, event_id: uuid::Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM kv_outbox
-         WHERE done_at IS NULL
-           AND (key = 'event:' || $1::text OR op -> 'put_band' -> 'record' ->> 'event_id' = $1::text)",
-    )
-    .bind(event_id)
-    .fetch_one(db)
-    .await
+    // Every row concerning an event names it (`kv_outbox.event_id`): a band
+    // deletion's op alone would not say which event's taps it changes.
+    sqlx::query_scalar("SELECT count(*) FROM kv_outbox WHERE done_at IS NULL AND event_id = $1")
+        .bind(event_id)
+        .fetch_one(db)
+        .await
 }

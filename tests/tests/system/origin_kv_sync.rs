@@ -8,11 +8,15 @@ use origin_api::domain::actor::Actor;
 use origin_api::domain::bands::{BandPatch, BandStatus, NewBand};
 use origin_api::domain::events::{EventPatch, NewEvent};
 use origin_api::domain::orgs::NewOrg;
+use origin_api::kv_sync::pusher;
 use shared::{BandId, KvOp};
+use system_tests::api::ApiClient;
 use system_tests::db::TestDb;
 use system_tests::eventually;
 use system_tests::origin::{Origin, OriginOptions};
 use system_tests::receiver::Receiver;
+use system_tests::world::{self, PASSWORD};
+use uuid::Uuid;
 
 async fn pending(db: &TestDb) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM kv_outbox WHERE done_at IS NULL")
@@ -170,4 +174,133 @@ async fn a_change_is_pushed_promptly_once_committed() {
         started.elapsed()
     );
     assert_eq!(pending(&db).await, 0);
+}
+
+/// Marks every pending row delivered, as the pusher does after the edge's 2xx.
+async fn deliver_all(db: &TestDb) {
+    sqlx::query("UPDATE kv_outbox SET done_at = now() WHERE done_at IS NULL")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+/// The event each still-pending row was recorded for, oldest first.
+async fn pending_events(db: &TestDb) -> Vec<(String, Option<Uuid>)> {
+    sqlx::query_as("SELECT key, event_id FROM kv_outbox WHERE done_at IS NULL ORDER BY seq")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// `true` when a page's badge says the edge has every change to `event`, `false`
+/// when it says the change is propagating (and polls for it); exactly one of the two.
+fn badge_says_live(html: &str, event: Uuid, page: &str) -> bool {
+    let live = html.contains("data-sync-state") && html.contains("Live at the edge");
+    let pending = html.contains(&format!("data-sync-url=\"/events/{event}/sync\""))
+        && html.contains("Propagating to the edge");
+    assert!(live != pending, "{page}: exactly one sync state (live {live}, pending {pending}): {html}");
+    live
+}
+
+/// The sync state of `event` as the function, the event page, its bands page and the
+/// badge's poll each report it: all four agree, and `true` means live at the edge.
+async fn edge_has_everything(origin: &Origin, client: &ApiClient, event: Uuid) -> bool {
+    let function = pusher::pending_for_event(&origin.domain().db, event).await.unwrap() == 0;
+    let page = client.get(&format!("/events/{event}")).await;
+    assert_eq!(page.status, 200, "event page: {}", page.text);
+    let bands = client.get(&format!("/events/{event}/bands")).await;
+    assert_eq!(bands.status, 200, "bands page: {}", bands.text);
+    let poll = client.get(&format!("/events/{event}/sync")).await;
+    assert_eq!(poll.status, 200, "sync poll: {}", poll.text);
+    let states = [
+        function,
+        badge_says_live(&page.text, event, "event page"),
+        badge_says_live(&bands.text, event, "bands page"),
+        poll.json["synced"].as_bool().unwrap(),
+    ];
+    assert!(
+        states.iter().all(|s| *s == function),
+        "function, event page, bands page and poll disagree: {states:?}"
+    );
+    function
+}
+
+#[tokio::test]
+async fn a_queued_band_deletion_keeps_its_event_propagating_on_the_event_and_bands_pages_until_delivered() {
+    let db = TestDb::new().await;
+    // No edge: the pusher is off, so every row stays pending until marked delivered.
+    let options = OriginOptions::default();
+    let origin = Origin::start(&db, options.clone()).await;
+    let domain = origin.domain().clone();
+    let w = world::build(&domain).await;
+    let (e, f) = (w.event_a, w.event_b);
+    let mut alice = ApiClient::new(&origin.url);
+    assert_eq!(alice.login(&w.customer_a.1, PASSWORD).await.status, 200);
+    deliver_all(&db).await;
+    assert!(edge_has_everything(&origin, &alice, e).await, "everything delivered: E is live");
+
+    // Every kind of band change of E is counted: status, override, import.
+    let band_a = BandId::parse(&w.band_a).unwrap();
+    let changes = [
+        BandPatch { status: Some(BandStatus::Lost), ..Default::default() },
+        BandPatch { override_url: Some("https://override.example/".into()), ..Default::default() },
+    ];
+    for patch in changes {
+        domain.update_band(&Actor::cli(), &band_a, patch.clone()).await.unwrap();
+        assert!(!edge_has_everything(&origin, &alice, e).await, "{patch:?} is queued: E propagates");
+        assert_eq!(pending_events(&db).await, [(format!("band:{band_a}"), Some(e))]);
+        deliver_all(&db).await;
+        assert!(edge_has_everything(&origin, &alice, e).await, "{patch:?} delivered: E is live");
+    }
+    let imported = NewBand {
+        line: 2,
+        band_id: BandId::parse("SYNCE002").unwrap(),
+        label: String::new(),
+        status: BandStatus::Active,
+        override_url: None,
+    };
+    domain.import_bands(&Actor::cli(), e, vec![imported], Vec::new()).await.unwrap();
+    assert!(!edge_has_everything(&origin, &alice, e).await, "an import is queued: E propagates");
+    deliver_all(&db).await;
+    assert!(edge_has_everything(&origin, &alice, e).await);
+
+    // Another event's band deletion is that event's business only.
+    let band_b = BandId::parse(&w.band_b).unwrap();
+    domain.delete_band(&Actor::cli(), &band_b).await.unwrap();
+    assert_eq!(pusher::pending_for_event(&domain.db, f).await.unwrap(), 1, "F's deletion is queued for F");
+    assert!(edge_has_everything(&origin, &alice, e).await, "F's band deletion leaves E live");
+
+    // E's band deleted through the dashboard: its taps now go elsewhere, and the
+    // bands page it lands on, like the event page, says the edge does not have it yet.
+    let deleted = alice.send_form(&format!("/bands/{band_a}/delete"), &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.text);
+    let landing = deleted.location().unwrap().to_string();
+    assert_eq!(landing, format!("/events/{e}/bands?notice=band-deleted"));
+    assert!(!badge_says_live(&alice.get(&landing).await.text, e, "bands page after the delete"));
+    assert!(!edge_has_everything(&origin, &alice, e).await, "E's band deletion is queued: E propagates");
+    assert_eq!(pusher::pending_for_event(&domain.db, e).await.unwrap(), 1);
+    assert_eq!(
+        pending_events(&db).await,
+        [(format!("band:{band_b}"), Some(f)), (format!("band:{band_a}"), Some(e))],
+        "each deletion names its band's event"
+    );
+
+    // An edge comes up and the pusher delivers both deletions: E is live again.
+    drop(origin);
+    let edge = Receiver::start(&options.signing_keys).await;
+    let origin = Origin::start(&db, OriginOptions { edge_url: Some(edge.url.clone()), ..options }).await;
+    let mut alice = ApiClient::new(&origin.url);
+    assert_eq!(alice.login(&w.customer_a.1, PASSWORD).await.status, 200);
+    eventually("the deletions to reach the edge", Duration::from_secs(30), || async {
+        (pending(&db).await == 0).then_some(())
+    })
+    .await;
+    let deletions: Vec<String> = received(&edge)
+        .into_iter()
+        .filter(|(_, _, op)| matches!(op, KvOp::DeleteBand { .. }))
+        .map(|(key, _, _)| key)
+        .collect();
+    assert_eq!(deletions, [format!("band:{band_b}"), format!("band:{band_a}")]);
+    assert!(edge_has_everything(&origin, &alice, e).await, "delivered: E is live again");
+    assert_eq!(pusher::pending_for_event(&origin.domain().db, f).await.unwrap(), 0, "and so is F");
 }
