@@ -5,7 +5,7 @@
 set -euo pipefail
 die() { printf '\033[1;31m[services]\033[0m %s\n' "$*" >&2; exit 1; }
 
-# host and port of a URL such as postgres://user@host:5432/db or rediss://:pw@host/0
+# host and port of a URL such as postgres://user@host:5432/db or rediss://cache.internal:6380/0
 host_port() {
   local hp
   hp=$(printf '%s' "$1" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')

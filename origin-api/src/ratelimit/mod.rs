@@ -59,7 +59,14 @@ pub fn gcra(tat_ms: Option<i64>, now: DateTime<Utc>, quota: Quota) -> (Decision,
     let now_ms = now.timestamp_millis();
     let emission = quota.emission_ms();
     let tolerance = emission * i64::from(quota.burst.max(1));
-    let tat = tat_ms.unwrap_or(now_ms).max(now_ms);
+    // Allowed requests never put the TAT more than `tolerance` ahead of now; one
+    // that is, was stored before the clock stepped back: start the key afresh
+    // rather than refuse it for as long as the step (only the server's own
+    // clock can do this, never a client).
+    let tat = match tat_ms {
+        Some(tat) if tat <= now_ms + tolerance => tat.max(now_ms),
+        _ => now_ms,
+    };
     let new_tat = tat + emission;
     let allow_at = new_tat - tolerance;
     if allow_at > now_ms {
@@ -144,5 +151,22 @@ mod tests {
         let t1 = t0 + chrono::Duration::seconds(12);
         assert!(matches!(gcra(tat, t1, quota).0, Decision::Allow { remaining: 0 }));
         assert!(matches!(gcra(tat, t1 - chrono::Duration::milliseconds(1), quota).0, Decision::Deny { .. }));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_does_not_lock_a_key_out_for_the_step() {
+        let quota = Quota::new(5, Duration::from_secs(60));
+        let t0 = Utc::now();
+        let (_, tat) = gcra(None, t0, quota);
+        // Two minutes back (an NTP step): more than the whole burst window.
+        let (d, next) = gcra(tat, t0 - chrono::Duration::minutes(2), quota);
+        assert_eq!(d, Decision::Allow { remaining: 4 });
+        assert!(next.is_some());
+        // Within the window nothing else changes: a spent budget is refused.
+        let mut tat = None;
+        for _ in 0..5 {
+            tat = gcra(tat, t0, quota).1;
+        }
+        assert!(matches!(gcra(tat, t0, quota).0, Decision::Deny { .. }));
     }
 }
