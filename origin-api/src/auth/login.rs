@@ -115,13 +115,19 @@ pub async fn login(
         return Err(LoginError::Throttled { retry_after });
     }
     let db = &state.domain.db;
-    let candidate: Option<Candidate> = sqlx::query_as(
-        "SELECT id, email, name, role, org_id, password_hash, deactivated_at
-         FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL",
-    )
-    .bind(email.trim())
-    .fetch_optional(db)
-    .await?;
+    // Postgres text cannot hold NUL: such an address names no account (and
+    // must not reach the query, which would fail as a 500).
+    let candidate: Option<Candidate> = if email.contains('\0') {
+        None
+    } else {
+        sqlx::query_as(
+            "SELECT id, email, name, role, org_id, password_hash, deactivated_at
+             FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL",
+        )
+        .bind(email.trim())
+        .fetch_optional(db)
+        .await?
+    };
     // Always do the hashing work, so timing does not reveal whether the account exists.
     let verified =
         password::verify(password.clone(), candidate.as_ref().map(|c| c.password_hash.clone())).await;

@@ -77,13 +77,19 @@ pub async fn issue(
 ) -> Result<(), ResetError> {
     let now = state.clock.now();
     let mut tx = state.domain.begin().await?;
-    let target: Option<Target> = sqlx::query_as(
-        "SELECT id, email, role, org_id FROM users
-         WHERE lower(email) = lower($1) AND deleted_at IS NULL AND deactivated_at IS NULL FOR UPDATE",
-    )
-    .bind(email.trim())
-    .fetch_optional(&mut *tx)
-    .await?;
+    // Postgres text cannot hold NUL: such an address names no account (and
+    // must not reach the query, which would fail and log an error).
+    let target: Option<Target> = if email.contains('\0') {
+        None
+    } else {
+        sqlx::query_as(
+            "SELECT id, email, role, org_id FROM users
+             WHERE lower(email) = lower($1) AND deleted_at IS NULL AND deactivated_at IS NULL FOR UPDATE",
+        )
+        .bind(email.trim())
+        .fetch_optional(&mut *tx)
+        .await?
+    };
     let Some(user) = target else {
         tracing::info!(event = "password_reset_unknown", ip_hash = %client.ip_hash, "reset requested for an unknown address");
         return Ok(());

@@ -370,3 +370,94 @@ async fn multipart_field(body: Bytes, boundary: String, name: &str) -> Option<St
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngCore;
+
+    fn key(id: &str) -> String {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        format!("{id}:{}", hex::encode(secret))
+    }
+
+    fn config(production: bool) -> Config {
+        let keys = [key("s"), key("a"), key("j"), key("m")];
+        let mut vars = vec![
+            ("APP_ENV", if production { "production" } else { "development" }),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("SIGNING_KEYS", keys[0].as_str()),
+            ("AUDIT_KEYS", keys[1].as_str()),
+            ("JWT_KEYS", keys[2].as_str()),
+            ("MFA_KEYS", keys[3].as_str()),
+        ];
+        if production {
+            vars.push(("PUBLIC_URL", "https://dashboard.example"));
+            vars.push(("SMTP_URL", "smtps://mail.example:465"));
+        }
+        let config =
+            Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+        assert_eq!(config.is_production(), production);
+        config
+    }
+
+    /// The cookie's name and value, and its attributes lower-cased.
+    fn parse(set_cookie: &HeaderValue) -> (String, Vec<String>) {
+        let text = set_cookie.to_str().unwrap();
+        let mut parts = text.split(';').map(str::trim);
+        let pair = parts.next().unwrap().to_string();
+        (pair, parts.map(str::to_ascii_lowercase).collect())
+    }
+
+    fn assert_safe_attributes(what: &str, attributes: &[String], max_age: i64) {
+        for a in ["httponly", "secure", "samesite=lax", "path=/"] {
+            assert!(attributes.iter().any(|x| x == a), "{what}: {a} missing from {attributes:?}");
+        }
+        assert!(attributes.contains(&format!("max-age={max_age}")), "{what}: {attributes:?}");
+        assert!(!attributes.iter().any(|a| a.starts_with("domain")), "{what}: no Domain: {attributes:?}");
+        assert_eq!(attributes.len(), 5, "{what}: nothing else: {attributes:?}");
+    }
+
+    fn cookie_header(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    /// Production names the cookie `__Host-sm_session` with everything the prefix needs
+    /// (Secure, Path=/, no Domain) plus HttpOnly and SameSite=Lax, sets and clears it
+    /// under that name, and reads only that name (a planted `sm_session` is ignored).
+    #[test]
+    fn production_uses_a_host_prefixed_cookie_with_safe_attributes() {
+        let prod = config(true);
+        assert_eq!(cookie_name(&prod), "__Host-sm_session");
+        let (pair, attributes) = parse(&session_cookie(&prod, "tok.en.sig"));
+        assert_eq!(pair, "__Host-sm_session=tok.en.sig");
+        assert_safe_attributes("session cookie", &attributes, session::ABSOLUTE_HOURS * 3600);
+        let (pair, attributes) = parse(&clear_cookie(&prod));
+        assert_eq!(pair, "__Host-sm_session=", "the clearing cookie must have the same name to replace it");
+        assert_safe_attributes("clearing cookie", &attributes, 0);
+
+        let planted = cookie_header("sm_session=planted; __Host-sm_session=real");
+        assert_eq!(read_cookie(&planted, cookie_name(&prod)), Some("real"));
+        assert_eq!(read_cookie(&cookie_header("sm_session=planted"), cookie_name(&prod)), None);
+    }
+
+    /// Development (plain HTTP on localhost) uses `sm_session`, with the same attributes.
+    #[test]
+    fn development_uses_the_plain_cookie_name() {
+        let dev = config(false);
+        assert_eq!(cookie_name(&dev), "sm_session");
+        let (pair, attributes) = parse(&session_cookie(&dev, "t"));
+        assert_eq!(pair, "sm_session=t");
+        assert_safe_attributes("session cookie", &attributes, session::ABSOLUTE_HOURS * 3600);
+        let (pair, attributes) = parse(&clear_cookie(&dev));
+        assert_eq!(pair, "sm_session=");
+        assert_safe_attributes("clearing cookie", &attributes, 0);
+        assert_eq!(
+            read_cookie(&cookie_header("__Host-sm_session=x; sm_session=y"), cookie_name(&dev)),
+            Some("y")
+        );
+    }
+}

@@ -428,3 +428,87 @@ async fn every_state_changing_route_enforces_csrf() {
     assert_eq!(admin.get("/api/v1/me").await.status, 200, "the admin is still signed in");
     assert_eq!(admin_other.get("/api/v1/me").await.status, 200, "and so is their other session");
 }
+
+// ---------------------------------------------------------------------------
+// The second step of sign-in
+// ---------------------------------------------------------------------------
+
+/// A real MFA-pending session (right password of an enrolled ADMIN) must present its own
+/// CSRF token with the code: without it, with a wrong one, another session's, or from
+/// another site, `POST /api/v1/auth/mfa` (and the dashboard's `/login/mfa` form) is a 403
+/// that spends neither the code nor a failed attempt and starts no session; with it, the
+/// very same code signs in.
+#[tokio::test]
+async fn the_second_factor_step_needs_the_pending_sessions_csrf_token() {
+    let env = Env::start().await;
+    let email = env.world.admin.1.clone();
+    let admin = env.admin().await;
+    let mut pending = env.anonymous();
+    let login = pending.login(&email, PASSWORD).await;
+    assert_eq!(login.json["stage"], "mfa_pending", "{:?}", login.json);
+    let cookie = pending.cookie.clone().expect("pending cookie");
+    let token = pending.csrf.clone().expect("the pending session has a CSRF token");
+    let full_session_token = admin.csrf.clone().expect("csrf");
+    assert_ne!(token, full_session_token);
+    let ours = env.origin.url.clone();
+    let code = env.next_code(&email).await;
+    let body = Some(("application/json", json!({ "code": code }).to_string().into_bytes()));
+    let failures = || async {
+        sqlx::query_scalar::<_, i32>("SELECT failed_logins FROM users WHERE id = $1")
+            .bind(env.world.admin.0)
+            .fetch_one(&env.db.pool)
+            .await
+            .expect("failures")
+    };
+    let before = env.snapshot().await;
+
+    let wrong = "A".repeat(token.len());
+    let cases: [(&str, Vec<(&str, &str)>); 7] = [
+        ("no token", vec![("cookie", &cookie), ("origin", &ours)]),
+        ("an empty token", vec![("cookie", &cookie), ("origin", &ours), ("x-csrf-token", "")]),
+        ("a wrong token", vec![("cookie", &cookie), ("origin", &ours), ("x-csrf-token", &wrong)]),
+        (
+            "the truncated token",
+            vec![("cookie", &cookie), ("origin", &ours), ("x-csrf-token", &token[..token.len() - 1])],
+        ),
+        (
+            "the full session's token of the same user",
+            vec![("cookie", &cookie), ("origin", &ours), ("x-csrf-token", &full_session_token)],
+        ),
+        (
+            "the right token from another site",
+            vec![("cookie", &cookie), ("origin", "https://evil.example"), ("x-csrf-token", &token)],
+        ),
+        ("the right token without provenance", vec![("cookie", &cookie), ("x-csrf-token", &token)]),
+    ];
+    for (what, headers) in cases {
+        let r = raw(&ours, Method::POST, "/api/v1/auth/mfa", &headers, body.clone()).await;
+        assert_forbidden(what, &r);
+        assert!(r.session_cookies().is_empty(), "{what}: no session cookie");
+    }
+    // The dashboard form, with a wrong or no `csrf_token` field.
+    for (what, form) in [
+        ("form without a token", format!("code={code}")),
+        ("form with a wrong token", format!("csrf_token={wrong}&code={code}")),
+        ("form with the full session's token", format!("csrf_token={full_session_token}&code={code}")),
+    ] {
+        let r = raw(
+            &ours,
+            Method::POST,
+            "/login/mfa",
+            &[("cookie", &cookie), ("origin", &ours)],
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+        )
+        .await;
+        assert_route_forbidden(what, "/login/mfa", &r);
+        assert!(r.session_cookies().is_empty(), "{what}: no session cookie");
+    }
+    assert_eq!(failures().await, 0, "a refused request is not a wrong code");
+    assert_eq!(env.snapshot().await, before, "no session, no audit row, the code's step not spent");
+
+    let headers = [("cookie", cookie.as_str()), ("origin", ours.as_str()), ("x-csrf-token", token.as_str())];
+    let ok = raw(&ours, Method::POST, "/api/v1/auth/mfa", &headers, body).await;
+    assert_eq!(ok.status, 200, "the right token and the same code: {}", ok.text);
+    assert_eq!(ok.session_cookies().len(), 1, "a full session");
+    assert_eq!(ok.json["stage"], "full");
+}

@@ -574,3 +574,135 @@ fn without_request_id(body: &serde_json::Value) -> serde_json::Value {
     }
     body
 }
+
+/// A failed sign-in's audit row (known or unknown account) keeps the keyed hash of the
+/// real client IP (from the trusted proxy's header; never the IP, nor the proxy's hash),
+/// the user-agent class (never the string) and the request id of the error answer; the
+/// session a successful sign-in starts keeps the same hash and class.
+#[tokio::test]
+async fn sign_in_audit_rows_carry_the_ip_hash_agent_class_and_request_id() {
+    use crate::auth_support::{
+        assert_audit_row, audit_rows, expected_ip_hash, raw, request_id_of, tables_containing,
+    };
+    let db = TestDb::new().await;
+    let options = OriginOptions {
+        trusted_proxy: Some(("127.0.0.1/32".into(), "x-forwarded-for".into())),
+        ..OriginOptions::default()
+    };
+    let origin = Origin::start_with_clock(&db, options, frozen_clock()).await;
+    let org_id = org(&origin, "Trail Org").await;
+    let id = user(&origin, "trail@example.com", org_id).await;
+    let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36";
+    let attempt = async |email: &str, password: &str, ip: &str, ua: &str| {
+        let body = json!({ "email": email, "password": password }).to_string().into_bytes();
+        raw(
+            &origin.url,
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            &[("origin", &origin.url), ("x-forwarded-for", ip), ("user-agent", ua)],
+            Some(("application/json", body)),
+        )
+        .await
+    };
+    let keys = &origin.options.audit_keys;
+    let check = |what: &str, row: &serde_json::Value, r: &crate::auth_support::Raw, ip: &str, class: &str| {
+        assert_eq!(row["ip_hash"], expected_ip_hash(keys, ip), "{what}: the keyed hash of {ip}: {row}");
+        assert_ne!(row["ip_hash"], expected_ip_hash(keys, "127.0.0.1"), "{what}: not the proxy's");
+        assert_eq!(row["user_agent"], class, "{what}: {row}");
+        let header = request_id_of(&r.headers);
+        assert_eq!(row["request_id"], header, "{what}: the answer's x-request-id: {row}");
+        if r.status >= 400 {
+            assert_eq!(r.json["error"]["request_id"], header, "{what}: the error body's id: {}", r.text);
+        }
+    };
+
+    let wrong = attempt("trail@example.com", WRONG, "198.51.100.23", android).await;
+    assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"), "{}", wrong.text);
+    let rows = audit_rows(&db, "auth.login_failed").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_audit_row("wrong password", &rows[0], (id, "trail@example.com"), ("user", id.to_string()));
+    check("wrong password", &rows[0], &wrong, "198.51.100.23", "android/human");
+
+    let unknown = attempt("nobody@example.com", WRONG, "203.0.113.77", "curl/8.5.0").await;
+    assert_eq!(unknown.status, 401);
+    let rows = audit_rows(&db, "auth.login_failed").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((&rows[1]["actor_type"], &rows[1]["target_id"]), (&json!("anonymous"), &json!("unknown")));
+    check("unknown account", &rows[1], &unknown, "203.0.113.77", "other/bot");
+
+    let ok = attempt("trail@example.com", GOOD, "198.51.100.24", android).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let rows = audit_rows(&db, "auth.login_succeeded").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    check("sign-in", &rows[0], &ok, "198.51.100.24", "android/human");
+    let (session_ip_hash, session_ua): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT ip_hash, user_agent FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("session");
+    assert_eq!(session_ip_hash, Some(expected_ip_hash(keys, "198.51.100.24")));
+    assert_eq!(session_ua.as_deref(), Some("android/human"));
+
+    let raw_values: Vec<String> =
+        ["198.51.100.23", "198.51.100.24", "203.0.113.77", "127.0.0.1", "Pixel 8", "curl/8"]
+            .map(String::from)
+            .to_vec();
+    let leaks = tables_containing(&db, &raw_values).await;
+    assert!(leaks.is_empty(), "a raw IP or user agent is stored: {leaks:?}");
+}
+
+/// Injection, XSS, oversize, NUL and odd Unicode as the sign-in email (alone or after a real
+/// address) or password: the one 401 invalid_credentials answer, never a 5xx, never echoed,
+/// no session; a hostile password for a real account counts once, like any wrong one.
+#[tokio::test]
+async fn hostile_strings_in_sign_in_fields_are_refused_cleanly() {
+    use crate::auth_support::{Raw, assert_hostile_refused, hostile_inputs, raw, truncated};
+    let db = TestDb::new().await;
+    let options = OriginOptions {
+        trusted_proxy: Some(("127.0.0.1/32".into(), "x-forwarded-for".into())),
+        ..OriginOptions::default()
+    };
+    let origin = Origin::start_with_clock(&db, options, frozen_clock()).await;
+    let org_id = org(&origin, "Hostile Org").await;
+    let id = user(&origin, "hostile@example.com", org_id).await;
+    let mut n = 0;
+    let mut attempt = async |email: &str, password: &str| -> Raw {
+        // A client address of its own per attempt, to stay clear of the per-IP throttle.
+        n += 1;
+        let ip = format!("198.51.100.{n}");
+        let body = json!({ "email": email, "password": password }).to_string().into_bytes();
+        raw(
+            &origin.url,
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            &[("origin", &origin.url), ("x-forwarded-for", &ip)],
+            Some(("application/json", body)),
+        )
+        .await
+    };
+    let sessions = async || -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(&db.pool).await.expect("sessions")
+    };
+    for (name, p) in hostile_inputs() {
+        for (what, email, password) in [
+            (format!("email {name}"), p.clone(), GOOD.to_string()),
+            (format!("real email + {name}"), format!("hostile@example.com{p}"), GOOD.to_string()),
+            (format!("password {name}"), "hostile@example.com".to_string(), p.clone()),
+        ] {
+            let r = attempt(&email, &password).await;
+            assert_hostile_refused(&what, &r, &p);
+            assert_eq!((r.status, r.code()), (401, "invalid_credentials"), "{what}: {}", truncated(&r.text));
+            let counted = i32::from(what.starts_with("password"));
+            assert_eq!(lock_state(&db, id).await, (counted, None), "{what}");
+            sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+                .bind(id)
+                .execute(&db.pool)
+                .await
+                .expect("reset count");
+        }
+    }
+    assert_eq!(sessions().await, 0, "no session was started");
+    let ok = attempt("hostile@example.com", GOOD).await;
+    assert_eq!(ok.status, 200, "control: {}", ok.text);
+}

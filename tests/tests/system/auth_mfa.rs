@@ -4,12 +4,17 @@
 
 use std::sync::Arc;
 
+use crate::auth_support::{
+    all_tables, assert_audit_row, assert_hostile_refused, assert_not_echoed, audit_rows, hostile_inputs,
+    request_id_of, send_json, tables_containing, the_audit_row, truncated,
+};
 use chrono::{Duration, TimeZone, Utc};
 use origin_api::clock::{Clock, ManualClock};
 use origin_api::domain::actor::{Actor, Role};
 use origin_api::domain::users::NewUser;
+use reqwest::Method;
 use serde_json::{Value, json};
-use system_tests::api::ApiClient;
+use system_tests::api::{ApiClient, set_cookie};
 use system_tests::db::TestDb;
 use system_tests::origin::{Origin, OriginOptions};
 use system_tests::smtp::SmtpServer;
@@ -581,4 +586,257 @@ async fn rotating_the_encryption_key_keeps_existing_enrolments() {
         c.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await.status,
         500
     );
+}
+
+// ---------------------------------------------------------------------------
+// The secret at rest, audit rows, hostile input
+// ---------------------------------------------------------------------------
+
+/// Fails if any table holds one of `needles` (the secret in some encoding).
+async fn assert_secret_nowhere(db: &TestDb, needles: &[String], stage: &str) {
+    let hits = tables_containing(db, needles).await;
+    assert!(hits.is_empty(), "after {stage}, the TOTP secret is stored in (table, form): {hits:?}");
+}
+
+/// After enrolment, a sign-in verify (and a wrong code), a recovery-code sign-in and a
+/// step-up, no table of the database holds the TOTP secret: not in base32 (either
+/// case), not as raw bytes (hex, which is how `t::text` shows bytea), not in base64.
+#[tokio::test]
+async fn the_totp_secret_is_in_no_table_at_any_stage() {
+    use base64::Engine;
+    use sha2::Digest;
+    let (db, origin, w, clock) = setup(OriginOptions::default()).await;
+    let mut c = ApiClient::new(&origin.url);
+    assert_eq!(c.login(&w.customer_a.1, PASSWORD).await.status, 200);
+    let enrol = c.post("/api/v1/me/mfa/enrol", Value::Null).await;
+    assert_eq!(enrol.status, 200, "{:?}", enrol.json);
+    let b32 = enrol.json["secret_base32"].as_str().expect("secret").to_string();
+    let secret = system_tests::totp::base32_decode(&b32);
+    let needles = vec![
+        b32.clone(),
+        b32.to_lowercase(),
+        hex::encode(&secret),
+        hex::encode_upper(&secret),
+        base64::engine::general_purpose::STANDARD.encode(&secret),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret),
+    ];
+    let tables = all_tables(&db).await;
+    for t in [
+        "public.users",
+        "public.sessions",
+        "public.audit_log",
+        "public.mfa_totp",
+        "public.mfa_recovery_codes",
+    ] {
+        assert!(tables.iter().any(|x| x == t), "{t} is scanned: {tables:?}");
+    }
+    assert_secret_nowhere(&db, &needles, "starting enrolment").await;
+
+    let confirmed = c.post("/api/v1/me/mfa/confirm", json!({ "code": code_at(&secret, now(&clock)) })).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.json);
+    let codes: Vec<String> = confirmed.json["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_string())
+        .collect();
+    // Controls: the scan reads every row, text columns and bytea (as hex) alike.
+    let code_hash = hex::encode(sha2::Sha256::digest(codes[0].replace('-', "").as_bytes()));
+    let controls = tables_containing(&db, &[w.customer_a.1.clone(), code_hash.clone()]).await;
+    assert!(controls.contains(&("public.users".into(), w.customer_a.1.clone())), "{controls:?}");
+    assert!(controls.contains(&("public.mfa_recovery_codes".into(), code_hash)), "{controls:?}");
+    assert_secret_nowhere(&db, &needles, "confirming enrolment").await;
+
+    clock.advance(Duration::seconds(30));
+    let mut full = ApiClient::new(&origin.url);
+    assert_eq!(full.login(&w.customer_a.1, PASSWORD).await.json["stage"], "mfa_pending");
+    assert_eq!(full.post("/api/v1/auth/mfa", json!({ "code": "000000" })).await.status, 422);
+    let verified = full.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await;
+    assert_eq!(verified.status, 200, "{:?}", verified.json);
+    full.adopt(&verified);
+    assert_secret_nowhere(&db, &needles, "a wrong code and a verified sign-in").await;
+
+    let mut recovered = ApiClient::new(&origin.url);
+    recovered.login(&w.customer_a.1, PASSWORD).await;
+    let r = recovered.post("/api/v1/auth/mfa", json!({ "recovery_code": codes[1] })).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_secret_nowhere(&db, &needles, "a recovery-code sign-in").await;
+
+    clock.advance(Duration::seconds(30));
+    assert_eq!(full.step_up(&secret, now(&clock)).await.status, 204);
+    assert_secret_nowhere(&db, &needles, "a step-up").await;
+}
+
+/// Enrolment, every wrong code (while enrolling, signing in, stepping up, disabling) and
+/// disabling are audit rows naming the user as actor and target, with the purpose and
+/// the request id of the request that wrote them, and never the code itself.
+#[tokio::test]
+async fn mfa_enrolment_failures_and_disabling_are_audited_with_actor_and_target() {
+    let (db, origin, w, clock) = setup(OriginOptions::default()).await;
+    let (id, email) = (w.customer_a.0, w.customer_a.1.as_str());
+    let me = (id, email);
+    let target = || ("user", id.to_string());
+    let check = |what: &str, row: &Value, answer: &system_tests::api::Answer| {
+        assert_audit_row(what, row, me, target());
+        assert_eq!(row["org_id"], w.org_a.to_string(), "{what}: org_id in {row}");
+        assert_eq!(row["request_id"], request_id_of(&answer.headers), "{what}: request_id in {row}");
+    };
+    let mut c = ApiClient::new(&origin.url);
+    c.login(email, PASSWORD).await;
+    let enrol = c.post("/api/v1/me/mfa/enrol", Value::Null).await;
+    let secret = system_tests::totp::base32_decode(enrol.json["secret_base32"].as_str().expect("secret"));
+    assert!(audit_rows(&db, "mfa.verify_failed").await.is_empty());
+    assert!(audit_rows(&db, "mfa.enrolled").await.is_empty(), "not enrolled until confirmed");
+
+    let wrong_code = code_at(&secret, now(&clock) + 120);
+    let wrong = c.post("/api/v1/me/mfa/confirm", json!({ "code": wrong_code })).await;
+    assert_eq!(wrong.status, 422);
+    let failed = audit_rows(&db, "mfa.verify_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    check("wrong code while enrolling", &failed[0], &wrong);
+    assert_eq!(failed[0]["after"]["during"], "enrolment");
+    assert!(!failed[0]["after"].to_string().contains(&wrong_code), "the code is not recorded");
+    assert!(audit_rows(&db, "mfa.enrolled").await.is_empty());
+
+    let ok = c.post("/api/v1/me/mfa/confirm", json!({ "code": code_at(&secret, now(&clock)) })).await;
+    assert_eq!(ok.status, 200);
+    check("enrolment", &the_audit_row(&db, "mfa.enrolled").await, &ok);
+
+    // A wrong code at sign-in, from the pending session.
+    clock.advance(Duration::seconds(30));
+    let mut p = ApiClient::new(&origin.url);
+    assert_eq!(p.login(email, PASSWORD).await.json["stage"], "mfa_pending");
+    let steps: [(&str, &str, Value); 3] = [
+        ("sign_in", "/api/v1/auth/mfa", json!({ "code": "000000" })),
+        ("step_up", "/api/v1/auth/step-up", json!({ "code": "000000" })),
+        ("disable", "/api/v1/me/mfa/disable", json!({ "password": PASSWORD, "code": "000000" })),
+    ];
+    for (n, (purpose, path, body)) in steps.into_iter().enumerate() {
+        let bad = p.post(path, body).await;
+        assert_eq!((bad.status.as_u16(), bad.code()), (422, "invalid_code"), "{purpose}: {:?}", bad.json);
+        let failed = audit_rows(&db, "mfa.verify_failed").await;
+        assert_eq!(failed.len(), n + 2, "one more row for the wrong {purpose} code");
+        let row = failed.last().expect("row");
+        check(&format!("wrong {purpose} code"), row, &bad);
+        assert_eq!(row["after"]["purpose"], purpose, "{row}");
+        if purpose == "sign_in" {
+            let good = p.post("/api/v1/auth/mfa", json!({ "code": code_at(&secret, now(&clock)) })).await;
+            assert_eq!(good.status, 200, "{:?}", good.json);
+            p.adopt(&good);
+        }
+    }
+    assert!(audit_rows(&db, "mfa.disabled").await.is_empty(), "wrong codes disable nothing");
+
+    clock.advance(Duration::seconds(30));
+    let disabled = p
+        .post(
+            "/api/v1/me/mfa/disable",
+            json!({ "password": PASSWORD, "code": code_at(&secret, now(&clock)) }),
+        )
+        .await;
+    assert_eq!(disabled.status, 204, "{:?}", disabled.json);
+    check("disabling", &the_audit_row(&db, "mfa.disabled").await, &disabled);
+    assert_eq!(audit_rows(&db, "mfa.verify_failed").await.len(), 4, "no failure row for the right code");
+}
+
+/// What a refused proof must leave alone: A's TOTP row (last step, confirmation), unused
+/// recovery codes, every session's `mfa_at`, A's live sessions, B's pending enrolment.
+async fn mfa_state(db: &TestDb, a: uuid::Uuid, b: uuid::Uuid) -> Value {
+    let state: String = sqlx::query_scalar(
+        "SELECT json_build_object(
+            'totp', (SELECT json_agg(json_build_array(last_used_step, confirmed_at)) FROM mfa_totp WHERE user_id = $1),
+            'unused_codes', (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL),
+            'sessions', (SELECT json_agg(json_build_array(id, stage, mfa_at, revoked_at) ORDER BY id) FROM sessions WHERE user_id = $1),
+            'b_confirmed', (SELECT confirmed_at FROM mfa_totp WHERE user_id = $2),
+            'failures', json_build_array((SELECT failed_logins FROM users WHERE id = $1),
+                                         (SELECT failed_logins FROM users WHERE id = $2))
+         )::text",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    serde_json::from_str(&state).unwrap()
+}
+
+/// Injection, XSS, oversize, NUL and odd Unicode in `code` and `recovery_code` (sign-in,
+/// step-up, enrolment, disabling) and in the disabling password get a clean 4xx that
+/// echoes nothing; a wrong proof counts once towards the lockout, as any wrong code or
+/// password does (enrolment codes do not count), and nothing else changes: no session,
+/// no TOTP step or recovery code used, MFA still on, B still not enrolled.
+#[tokio::test]
+async fn hostile_strings_in_second_factor_fields_are_refused_cleanly() {
+    let (db, origin, w, clock) = setup(OriginOptions::default()).await;
+    let (full, secret, _) = enrolled_customer(&origin, &w, &clock).await;
+    let (a, b) = (w.customer_a.0, w.customer_b.0);
+    clock.advance(Duration::seconds(30));
+    let mut pending = ApiClient::new(&origin.url);
+    assert_eq!(pending.login(&w.customer_a.1, PASSWORD).await.json["stage"], "mfa_pending");
+    // Customer B mid-enrolment, for the confirmation code.
+    let mut enrolling = ApiClient::new(&origin.url);
+    enrolling.login(&w.customer_b.1, PASSWORD).await;
+    assert_eq!(enrolling.post("/api/v1/me/mfa/enrol", Value::Null).await.status, 200);
+    let tables = all_tables(&db).await;
+    let before = mfa_state(&db, a, b).await;
+    assert_eq!(before["unused_codes"], 10);
+    assert_eq!(before["b_confirmed"], Value::Null);
+    assert_eq!(before["failures"], json!([0, 0]));
+    let reset_count = || async {
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+            .bind(a)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    };
+
+    let right_code = code_at(&secret, now(&clock));
+    for (name, p) in hostile_inputs() {
+        let cases: [(&ApiClient, &str, &str, Value, bool); 8] = [
+            (&pending, "/api/v1/auth/mfa", "code", json!({ "code": p }), true),
+            (&pending, "/api/v1/auth/mfa", "recovery_code", json!({ "recovery_code": p }), true),
+            (&full, "/api/v1/auth/step-up", "code", json!({ "code": p }), true),
+            (&full, "/api/v1/auth/step-up", "recovery_code", json!({ "recovery_code": p }), true),
+            (&full, "/api/v1/me/mfa/disable", "password", json!({ "password": p, "code": right_code }), true),
+            (&full, "/api/v1/me/mfa/disable", "code", json!({ "password": PASSWORD, "code": p }), true),
+            (
+                &full,
+                "/api/v1/me/mfa/disable",
+                "recovery_code",
+                json!({ "password": PASSWORD, "recovery_code": p }),
+                true,
+            ),
+            (&enrolling, "/api/v1/me/mfa/confirm", "code", json!({ "code": p }), false),
+        ];
+        for (client, path, field, body, counts) in cases {
+            let what = format!("{path} {field} = {name}");
+            let r = send_json(client, Method::POST, path, &body).await;
+            assert_hostile_refused(&what, &r, &p);
+            let expected = if field == "password" { "wrong_password" } else { "invalid_code" };
+            assert_eq!((r.status, r.code()), (422, expected), "{what}: {}", truncated(&r.text));
+            let mut after = mfa_state(&db, a, b).await;
+            assert_eq!(
+                after["failures"],
+                json!([i32::from(counts), 0]),
+                "{what}: counted once, like any wrong proof"
+            );
+            after["failures"] = json!([0, 0]);
+            assert_eq!(after, before, "{what}: no session, step, recovery code or MFA change");
+            reset_count().await;
+        }
+    }
+    // The dashboard's second-factor form answers its own page, without the hostile code.
+    for (name, p) in hostile_inputs().into_iter().filter(|(_, p)| p.contains('<')) {
+        let page = pending.send_form("/login/mfa", &[("code", &p)]).await;
+        assert_eq!(page.status, 422, "form {name}: {}", truncated(&page.text));
+        assert!(set_cookie(&page.headers).is_none(), "form {name}: no session");
+        assert_not_echoed(&format!("form {name}"), &page.text, &p);
+        reset_count().await;
+    }
+    assert_eq!(mfa_state(&db, a, b).await, before);
+    assert_eq!(all_tables(&db).await, tables, "every table is still there");
+    // Controls: the pending session, the untouched TOTP step and the full session still work.
+    let ok = pending.post("/api/v1/auth/mfa", json!({ "code": right_code })).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+    assert_eq!(full.get("/api/v1/me").await.status, 200, "the full session survived");
 }

@@ -391,3 +391,146 @@ async fn a_password_change_renews_this_session_and_ends_the_others() {
     assert_eq!(env.login_status(NEW).await, 200);
     assert!(env.audit_count("auth.password_changed").await >= 1);
 }
+
+/// The user's stored password hash, failure count and session count.
+async fn account_state(env: &Env) -> (String, i32, i64) {
+    sqlx::query_as(
+        "SELECT password_hash, failed_logins, (SELECT count(*) FROM sessions WHERE user_id = $1)
+         FROM users WHERE id = $1",
+    )
+    .bind(env.user)
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("account state")
+}
+
+/// Whether the password policy cannot accept `p` whatever its content (too short or too long).
+fn out_of_bounds(p: &str) -> bool {
+    !(12..=128).contains(&p.chars().count())
+}
+
+/// Injection, XSS, oversize, NUL and odd Unicode in the reset request's email, the reset
+/// token, the new password, and both password-change fields: never a 5xx, never echoed.
+/// A hostile email gets the one 202 answer, the work behind it fails for none, and no
+/// token, mail or audit row comes of it; a hostile (or suffixed) token is 400
+/// invalid_token; a wrong current password is 422 and counts once towards the lockout; a
+/// new password the policy refuses is 422 weak_password; nothing changes but what an
+/// accepted password changes (and that one then signs in verbatim).
+#[tokio::test]
+async fn hostile_strings_in_reset_and_password_change_fields_are_refused_cleanly() {
+    use crate::auth_support::{
+        assert_hostile_refused, assert_not_echoed, hostile_inputs, send_json, truncated,
+    };
+    use reqwest::Method;
+    let env = Env::new().await;
+    let hostile = hostile_inputs();
+
+    // 1. Reset requests: the same 202 as any address; only the control (last) gets a token.
+    let mut answers = Vec::new();
+    for (name, p) in &hostile {
+        for email in [p.clone(), format!("{EMAIL}{p}")] {
+            let a = env.request_reset(&email).await;
+            assert_not_echoed(&format!("reset request {name}"), &a.text, p);
+            answers.push((name.clone(), a));
+        }
+    }
+    // The work after the answer (run here directly, as the handler spawns it) fails for none.
+    let client = origin_api::auth::client::Client {
+        ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        ip_hash: "test".into(),
+        user_agent: "other/bot".into(),
+    };
+    for (name, p) in &hostile {
+        let issued = origin_api::auth::reset::issue(&env.origin.running.state, p, &client, None).await;
+        assert!(issued.is_ok(), "the reset work for {name}: {issued:?}");
+    }
+    let control = env.request_reset(EMAIL).await;
+    for (name, a) in &answers {
+        assert_eq!(a.status, 202, "reset request {name}: {}", truncated(&a.text));
+        assert_eq!(a.json, control.json, "reset request {name}: the one answer");
+    }
+    let mut token = token_in(&env.smtp.wait_for(EMAIL, 1).await, &env.origin.url);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.smtp.mails().len(), 1, "mail only for the control request");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM password_resets").fetch_one(&env.db.pool).await.expect("n");
+    assert_eq!(rows, 1, "a token only for the control request");
+    assert_eq!(env.audit_count("auth.reset_requested").await, 1);
+
+    // 2. Hostile tokens, alone or after the real one.
+    let before = account_state(&env).await;
+    for (name, p) in &hostile {
+        for (what, t) in
+            [(format!("token {name}"), p.clone()), (format!("real token + {name}"), format!("{token}{p}"))]
+        {
+            let r =
+                send_json(&env.anon(), Method::POST, COMPLETE, &json!({ "token": t, "password": NEW })).await;
+            assert_hostile_refused(&what, &r, p);
+            assert_eq!((r.status, r.code()), (400, "invalid_token"), "{what}");
+        }
+    }
+    assert_eq!(account_state(&env).await, before, "no hostile token changed the password");
+
+    // 3. Hostile new passwords with a good token (a fresh one each time).
+    let mut current = OLD.to_string();
+    let mut mails = 1;
+    for (name, p) in &hostile {
+        let what = format!("reset to {name}");
+        let before = account_state(&env).await;
+        let r =
+            send_json(&env.anon(), Method::POST, COMPLETE, &json!({ "token": token, "password": p })).await;
+        if r.status == 204 {
+            assert!(!out_of_bounds(p), "{what}: the policy must refuse it");
+            assert_eq!(env.login_status(p).await, 200, "{what}: the accepted password signs in verbatim");
+            assert_eq!(env.login_status(&current).await, 401, "{what}");
+            current = p.clone();
+        } else {
+            assert_hostile_refused(&what, &r, p);
+            assert_eq!((r.status, r.code()), (422, "weak_password"), "{what}: {}", truncated(&r.text));
+            assert_eq!(account_state(&env).await, before, "{what}: nothing changed");
+        }
+        // A new token for the next round (past the hourly allowance and the per-IP quota).
+        env.clock.advance(chrono::Duration::minutes(61));
+        mails += 1;
+        token = env.token(mails).await;
+    }
+
+    // 4. Password change, signed in.
+    let mut me = env.signed_in(&current).await;
+    for (name, p) in hostile.iter().filter(|(_, p)| *p != current) {
+        let what = format!("current password {name}");
+        let before = account_state(&env).await;
+        let body = json!({ "current_password": p, "new_password": NEW });
+        let r = send_json(&me, Method::POST, "/api/v1/me/password", &body).await;
+        assert_hostile_refused(&what, &r, p);
+        assert_eq!((r.status, r.code()), (422, "wrong_password"), "{what}: {}", truncated(&r.text));
+        let after = account_state(&env).await;
+        assert_eq!(after.1, before.1 + 1, "{what}: counted once, like any wrong password");
+        assert_eq!((&after.0, after.2), (&before.0, before.2), "{what}: no password or session change");
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+            .bind(env.user)
+            .execute(&env.db.pool)
+            .await
+            .expect("reset count");
+        assert_eq!(me.get("/api/v1/me").await.status, 200, "{what}: the session survives");
+    }
+    for (name, p) in &hostile {
+        let what = format!("new password {name}");
+        let before = account_state(&env).await;
+        let body = json!({ "current_password": current, "new_password": p });
+        let r = send_json(&me, Method::POST, "/api/v1/me/password", &body).await;
+        if r.status == 200 {
+            assert!(!out_of_bounds(p), "{what}: the policy must refuse it");
+            me.cookie = set_cookie(&r.headers);
+            me.csrf = r.json["csrf_token"].as_str().map(str::to_string);
+            assert_eq!(me.get("/api/v1/me").await.status, 200, "{what}: the renewed session");
+            assert_eq!(env.login_status(p).await, 200, "{what}: the accepted password signs in verbatim");
+            current = p.clone();
+        } else {
+            assert_hostile_refused(&what, &r, p);
+            assert_eq!((r.status, r.code()), (422, "weak_password"), "{what}: {}", truncated(&r.text));
+            assert_eq!(account_state(&env).await, before, "{what}: nothing changed, nothing counted");
+        }
+    }
+    assert_eq!(env.login_status(&current).await, 200, "the last accepted password stands");
+}

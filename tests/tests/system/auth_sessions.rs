@@ -7,7 +7,8 @@
 //! SameSite=Lax, Path=/ and no Domain.
 
 use crate::auth_support::{
-    Env, Raw, b64, cookie_attributes, decode, hs256, hs512, me_with, raw, secret_of, signing_input, token_of,
+    Env, Raw, assert_audit_row, audit_rows, b64, cookie_attributes, decode, expected_ip_hash, hs256, hs512,
+    me_with, raw, request_id_of, secret_of, signing_input, tables_containing, the_audit_row, token_of,
 };
 use chrono::{Duration, Utc};
 use origin_api::clock::Clock;
@@ -824,4 +825,100 @@ async fn the_session_cookie_has_safe_attributes() {
     assert!(!attrs.iter().any(|a| a.starts_with("domain")), "no Domain: {cookie}");
     assert!(!attrs.iter().any(|a| a.starts_with("samesite=none")), "{cookie}");
     assert!(!login.json.to_string().contains(&token_of(&client)), "the token is only in the HttpOnly cookie");
+}
+
+// ---------------------------------------------------------------------------
+// Audit rows
+// ---------------------------------------------------------------------------
+
+/// Revoking one session, signing out and "sign out everywhere" each write one audit row
+/// (`auth.session_revoked`, `auth.logout`, `auth.sessions_revoked`) naming the user as
+/// actor, the session or user as target, and the request that did it.
+#[tokio::test]
+async fn revoking_a_session_signing_out_and_signing_out_everywhere_are_audited() {
+    let env = Env::start().await;
+    let (id, email) = (env.world.customer_a.0, env.world.customer_a.1.clone());
+    let me = (id, email.as_str());
+    let laptop = env.customer_a().await;
+    let phone = env.customer_a().await;
+    let tablet = env.customer_a().await;
+    let _desk = env.customer_a().await;
+    let bob = env.customer_b().await;
+    let phone_sid = session_id(&phone).await;
+    for action in ["auth.session_revoked", "auth.logout", "auth.sessions_revoked"] {
+        assert!(audit_rows(&env.db, action).await.is_empty(), "no {action} row yet");
+    }
+    let check = |what: &str, row: &Value, headers: &reqwest::header::HeaderMap, target: (&str, String)| {
+        assert_audit_row(what, row, me, target);
+        assert_eq!(row["org_id"], env.world.org_a.to_string(), "{what}: org_id in {row}");
+        assert_eq!(row["request_id"], request_id_of(headers), "{what}: request_id in {row}");
+    };
+
+    let revoked = laptop.delete(&format!("/api/v1/sessions/{phone_sid}")).await;
+    assert_eq!(revoked.status, 204);
+    let row = the_audit_row(&env.db, "auth.session_revoked").await;
+    check("revoking a session", &row, &revoked.headers, ("session", phone_sid.to_string()));
+    assert_eq!(row["after"]["user_id"], id.to_string(), "{row}");
+    assert!(
+        audit_rows(&env.db, "auth.logout").await.is_empty(),
+        "revoking another session is not a sign-out"
+    );
+
+    let out = laptop.post("/api/v1/auth/logout", Value::Null).await;
+    assert_eq!(out.status, 204);
+    check(
+        "signing out",
+        &the_audit_row(&env.db, "auth.logout").await,
+        &out.headers,
+        ("user", id.to_string()),
+    );
+
+    let everywhere = tablet.post("/api/v1/sessions/revoke-all", Value::Null).await;
+    assert_eq!(everywhere.status, 200, "{:?}", everywhere.json);
+    assert_eq!(everywhere.json["revoked"], 2, "the tablet and the desk");
+    let row = the_audit_row(&env.db, "auth.sessions_revoked").await;
+    check("signing out everywhere", &row, &everywhere.headers, ("user", id.to_string()));
+    assert_eq!(row["after"], json!({ "count": 2, "reason": "signed out everywhere" }), "{row}");
+
+    assert_eq!(status_of(&bob).await, 200, "Bob is untouched");
+    let about_bob: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action LIKE 'auth.session%' AND (target_id = $1 OR actor_id = $2)",
+    )
+    .bind(env.world.customer_b.0.to_string())
+    .bind(env.world.customer_b.0)
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(about_bob, 0);
+}
+
+/// An audit row written over HTTP keeps the keyed hash of the client IP (never the IP),
+/// the coarse user-agent class (never the string) and the id the response carried.
+#[tokio::test]
+async fn an_audit_row_written_over_http_carries_the_ip_hash_agent_class_and_request_id() {
+    let env = Env::start().await;
+    let alice = env.customer_a().await;
+    let ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+    let out = raw(
+        &env.origin.url,
+        Method::POST,
+        "/api/v1/auth/logout",
+        &[
+            ("cookie", alice.cookie.as_deref().expect("cookie")),
+            ("origin", &env.origin.url),
+            ("x-csrf-token", alice.csrf.as_deref().expect("csrf")),
+            ("user-agent", ua),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    let row = the_audit_row(&env.db, "auth.logout").await;
+    let ip_hash = expected_ip_hash(&env.origin.options.audit_keys, "127.0.0.1");
+    assert_eq!(row["ip_hash"], ip_hash, "the keyed hash of 127.0.0.1: {row}");
+    assert_eq!(row["user_agent"], "ios/human", "{row}");
+    assert_eq!(row["request_id"], request_id_of(&out.headers), "{row}");
+    let leaks =
+        tables_containing(&env.db, &["127.0.0.1".into(), "iPhone OS".into(), "Safari/604".into()]).await;
+    assert!(leaks.is_empty(), "the raw IP or user agent is stored: {leaks:?}");
 }

@@ -1,7 +1,8 @@
-//! Helpers shared by `auth_sessions`, `auth_csrf` and `api_management`: an
-//! origin with the standard world, signed-in clients (completing a second
-//! factor when the account needs one), raw requests with hand-picked headers,
-//! forged JWTs, database snapshots and checks that no body leaks internals.
+//! Helpers shared by the `auth_*` suites and `api_management`: an origin with
+//! the standard world, signed-in clients (completing a second factor when the
+//! account needs one), raw requests with hand-picked headers, forged JWTs,
+//! database snapshots and scans, audit rows, hostile inputs and checks that no
+//! body leaks internals.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -105,8 +106,9 @@ impl Env {
         self.sign_in(&self.world.customer_b.1).await
     }
 
-    /// A TOTP code for a step not used before (waits for the next step when needed).
-    async fn next_code(&self, email: &str) -> String {
+    /// A TOTP code for a step not used before (waits for the next step when needed),
+    /// for an account this helper enrolled.
+    pub async fn next_code(&self, email: &str) -> String {
         loop {
             let now = self.clock.as_ref().map_or_else(chrono::Utc::now, |c| c.now()).timestamp();
             let step = now / 30;
@@ -351,4 +353,146 @@ pub fn secret_of(spec: &str, kid: &str) -> Vec<u8> {
 /// The key id a spec signs with (its first).
 pub fn signing_kid(spec: &str) -> String {
     spec.split(',').next().and_then(|k| k.split_once(':')).map(|(id, _)| id.to_string()).expect("kid")
+}
+
+// ---------------------------------------------------------------------------
+// Database scans and audit rows
+// ---------------------------------------------------------------------------
+
+/// Every base table of every non-system schema, schema-qualified and quoted.
+pub async fn all_tables(db: &TestDb) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables
+         WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+         ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("list tables")
+}
+
+/// `(table, needle)` for every table whose rows, cast to text (`SELECT t::text FROM table t`),
+/// contain one of `needles`. Bytea columns read as `\x<hex>`, so hex needles find raw bytes.
+pub async fn tables_containing(db: &TestDb, needles: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for table in all_tables(db).await {
+        for needle in needles {
+            let hits: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM (SELECT t::text AS row_text FROM {table} t) r WHERE strpos(row_text, $1) > 0"
+            )))
+            .bind(needle)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("scan {table}: {e}"));
+            if hits > 0 {
+                found.push((table.clone(), needle.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// Every `audit_log` row with `action`, in order, as JSON (column name → value).
+pub async fn audit_rows(db: &TestDb, action: &str) -> Vec<Value> {
+    sqlx::query_scalar("SELECT row_to_json(a) FROM audit_log a WHERE action = $1 ORDER BY seq")
+        .bind(action)
+        .fetch_all(&db.pool)
+        .await
+        .expect("audit rows")
+}
+
+/// The one `audit_log` row with `action` (panics on none or several).
+pub async fn the_audit_row(db: &TestDb, action: &str) -> Value {
+    let mut rows = audit_rows(db, action).await;
+    assert_eq!(rows.len(), 1, "exactly one {action} row: {rows:?}");
+    rows.remove(0)
+}
+
+/// The row was written by `user` (id and email) acting for themselves, about `target_type`/`target_id`.
+pub fn assert_audit_row(what: &str, row: &Value, actor: (uuid::Uuid, &str), target: (&str, String)) {
+    assert_eq!(row["actor_type"], "user", "{what}: actor_type in {row}");
+    assert_eq!(row["actor_id"], actor.0.to_string(), "{what}: actor_id in {row}");
+    assert_eq!(row["actor_label"], actor.1, "{what}: actor_label in {row}");
+    assert_eq!(row["target_type"], target.0, "{what}: target_type in {row}");
+    assert_eq!(row["target_id"], target.1, "{what}: target_id in {row}");
+}
+
+/// The response's `x-request-id`.
+pub fn request_id_of(headers: &reqwest::header::HeaderMap) -> String {
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).expect("x-request-id header").to_string()
+}
+
+/// What `audit_log.ip_hash` must hold for a client at `ip`, computed here from the
+/// audit key (HMAC-SHA256 over `client-ip:<ip>`, first 8 bytes in hex), not by the product.
+pub fn expected_ip_hash(audit_keys: &str, ip: &str) -> String {
+    let secret = secret_of(audit_keys, &signing_kid(audit_keys));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).expect("hmac key");
+    mac.update(format!("client-ip:{ip}").as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..8])
+}
+
+// ---------------------------------------------------------------------------
+// Hostile input
+// ---------------------------------------------------------------------------
+
+/// The SQL-injection and XSS strings of `api_management`, plus oversize values
+/// (10 KB, 1 MiB: under the 2 MiB body limit), a NUL and bidi/astral Unicode;
+/// each with a short name for messages.
+pub fn hostile_inputs() -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = [
+        "'; DROP TABLE events; --",
+        "' OR '1'='1",
+        "<img src=x onerror=alert(1)>",
+        "\"><script>alert(1)</script>",
+    ]
+    .iter()
+    .map(|p| (format!("{p:?}"), p.to_string()))
+    .collect();
+    all.push(("10 KB".into(), "<b>".repeat(10 * 1024 / 3)));
+    all.push(("1 MiB".into(), "A".repeat(1 << 20)));
+    all.push(("NUL".into(), "12\u{0}3456".into()));
+    all.push(("Unicode".into(), "\u{202e}١٢٣٤٥٦ 🍪 é\u{200b}".into()));
+    all
+}
+
+/// Sends `method path` with a JSON body as `client` does (its cookie, CSRF token and our `Origin`).
+pub async fn send_json(client: &ApiClient, method: Method, path: &str, body: &Value) -> Raw {
+    let mut headers: Vec<(&str, &str)> = vec![("origin", &client.base)];
+    if let Some(cookie) = &client.cookie {
+        headers.push(("cookie", cookie));
+    }
+    if let Some(csrf) = &client.csrf {
+        headers.push(("x-csrf-token", csrf));
+    }
+    raw(&client.base, method, path, &headers, Some(("application/json", body.to_string().into_bytes()))).await
+}
+
+/// A clean refusal of hostile input `payload`: a 4xx in the standard JSON error shape
+/// (request id, no internals), served as non-sniffable JSON, and the payload not
+/// echoed back (not verbatim, and no live markup from it).
+pub fn assert_hostile_refused(what: &str, r: &Raw, payload: &str) {
+    assert!((400..500).contains(&r.status), "{what}: a 4xx, got {} {}", r.status, truncated(&r.text));
+    assert_error_shape(what, r);
+    assert_eq!(
+        r.headers.get("x-content-type-options").and_then(|v| v.to_str().ok()),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_not_echoed(what, &r.text, payload);
+}
+
+/// `text` does not carry `payload` back: not verbatim, and no markup from it.
+pub fn assert_not_echoed(what: &str, text: &str, payload: &str) {
+    assert!(!text.contains(payload), "{what}: the payload is echoed back: {}", truncated(text));
+    let lower = text.to_ascii_lowercase();
+    if payload.contains('<') {
+        for marker in ["<script>alert", "<img src=x", "onerror=alert", "<b><b>"] {
+            assert!(!lower.contains(marker), "{what}: {marker} in the answer: {}", truncated(text));
+        }
+    }
+}
+
+/// The first 300 characters of `text`, for messages.
+pub fn truncated(text: &str) -> String {
+    text.chars().take(300).collect()
 }
