@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use nix::sys::signal::{Signal, killpg};
@@ -51,6 +52,16 @@ impl Drop for Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium session against `base`.
     pub async fn start(base: &str) -> Browser {
+        Browser::launch(base, true).await
+    }
+
+    /// Like [`Browser::start`], with JavaScript switched off for every page, as a user's content
+    /// setting does (WebDriver's own commands still work).
+    pub async fn start_without_javascript(base: &str) -> Browser {
+        Browser::launch(base, false).await
+    }
+
+    async fn launch(base: &str, javascript: bool) -> Browser {
         let port = ports::free_port();
         let driver = tokio::process::Command::new(binary("chromedriver", "CHROMEDRIVER"))
             .arg(format!("--port={port}"))
@@ -67,19 +78,20 @@ impl Browser {
         .await;
         let profile = tempfile::tempdir().expect("profile dir");
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": binary("/usr/bin/chromium", "CHROMIUM"),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                    format!("--user-data-dir={}", profile.path().display()),
-                    format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
-                ],
-            }),
-        );
+        let mut options = json!({
+            "binary": binary("/usr/bin/chromium", "CHROMIUM"),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                format!("--user-data-dir={}", profile.path().display()),
+                format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+            ],
+        });
+        if !javascript {
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         // An alert left open must fail the next command, not be dismissed silently.
         caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
@@ -218,6 +230,39 @@ impl Browser {
         self.find(css).await.send_keys("\u{e007}").await.unwrap_or_else(|e| panic!("Enter on {css}: {e}"));
     }
 
+    /// Types `keys` into whatever has the focus, as a keyboard would (WebDriver key codes, e.g.
+    /// U+E004 Tab, U+E007 Enter; a modifier such as U+E009 Control is held until U+E000 or the end).
+    pub async fn keys(&self, keys: &str) {
+        const MODIFIERS: [char; 4] = ['\u{e008}', '\u{e009}', '\u{e00a}', '\u{e03d}'];
+        let mut actions = KeyActions::new("keyboard".into());
+        let mut held = Vec::new();
+        for key in keys.chars() {
+            if key == '\u{e000}' {
+                for m in held.drain(..).rev() {
+                    actions = actions.then(KeyAction::Up { value: m });
+                }
+            } else if MODIFIERS.contains(&key) {
+                held.push(key);
+                actions = actions.then(KeyAction::Down { value: key });
+            } else {
+                actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+            }
+        }
+        for m in held.into_iter().rev() {
+            actions = actions.then(KeyAction::Up { value: m });
+        }
+        self.client.perform_actions(actions).await.unwrap_or_else(|e| panic!("keys {keys:?}: {e}"));
+    }
+
+    /// Makes the page a phone's: a `width` × `height` CSS-pixel screen at twice the density, with
+    /// overlay scrollbars, honouring the viewport meta tag as a phone's browser does (until the
+    /// session ends; the window size no longer matters).
+    pub async fn emulate_phone(&self, width: u32, height: u32) {
+        let params = json!({ "width": width, "height": height, "deviceScaleFactor": 2, "mobile": true });
+        let command = Cdp { cmd: "Emulation.setDeviceMetricsOverride", params };
+        self.client.issue_cmd(command).await.unwrap_or_else(|e| panic!("emulating a phone: {e}"));
+    }
+
     /// Console messages since the last call (Chromium reports CSP violations here).
     pub async fn console(&self) -> Vec<String> {
         match self.client.issue_cmd(ConsoleLog).await {
@@ -269,5 +314,22 @@ impl WebDriverCompatibleCommand for ConsoleLog {
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
+}
+
+/// A Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()))
     }
 }
