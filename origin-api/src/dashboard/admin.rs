@@ -65,6 +65,15 @@ fn optional(value: &str) -> Option<String> {
     Some(value.trim()).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
+/// A text filter: no stored value holds a NUL (Postgres text cannot), and
+/// sending one would fail the query, so it is refused like any bad filter.
+fn text_filter(field: &'static str, value: &str) -> Result<Option<String>, DomainError> {
+    if value.contains('\0') {
+        return Err(DomainError::invalid(field, "must not contain control characters"));
+    }
+    Ok(optional(value))
+}
+
 impl AuditFilters {
     fn query(&self) -> Result<AuditQuery, DomainError> {
         let actor_id = match optional(&self.actor_id) {
@@ -75,9 +84,9 @@ impl AuditFilters {
         };
         Ok(AuditQuery {
             actor_id,
-            action: optional(&self.action),
-            target_type: optional(&self.target_type),
-            target_id: optional(&self.target_id),
+            action: text_filter("action", &self.action)?,
+            target_type: text_filter("target kind", &self.target_type)?,
+            target_id: text_filter("target id", &self.target_id)?,
             from: parse_when("from", &self.from)?,
             to: parse_when("to", &self.to)?,
             before: self.before,

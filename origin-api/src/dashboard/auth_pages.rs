@@ -309,6 +309,8 @@ pub struct ResetPage<'a> {
     frame: &'a Frame,
     token: String,
     error: Option<String>,
+    /// The link can still be used: the form, not just a way to ask for a new link.
+    usable: bool,
 }
 
 /// `?token=`.
@@ -318,9 +320,43 @@ pub struct TokenQuery {
     token: String,
 }
 
+/// Whether a reset link can still be used, on the conditions `reset::complete`
+/// applies: a used, voided, expired or made-up link says so when it is opened,
+/// not after its user has chosen a new password.
+async fn reset_link_usable(state: &AppState, token: &str) -> Result<bool, sqlx::Error> {
+    use sha2::Digest;
+    let token = token.trim();
+    if token.is_empty() {
+        return Ok(false);
+    }
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM password_resets r JOIN users u ON u.id = r.user_id
+          WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.voided_at IS NULL AND r.expires_at > $2
+            AND u.deleted_at IS NULL AND u.deactivated_at IS NULL)",
+    )
+    .bind(sha2::Sha256::digest(token.as_bytes()).to_vec())
+    .bind(state.clock.now())
+    .fetch_one(&state.domain.db)
+    .await
+}
+
 /// `GET /reset-password?token=…`.
-pub async fn reset_form(frame: Frame, QueryParams(q): QueryParams<TokenQuery>) -> Response {
-    render(&frame, StatusCode::OK, &ResetPage { frame: &frame, token: q.token, error: None })
+pub async fn reset_form(
+    State(state): State<AppState>,
+    frame: Frame,
+    QueryParams(q): QueryParams<TokenQuery>,
+) -> Response {
+    let page = match reset_link_usable(&state, &q.token).await {
+        Ok(true) => ResetPage { frame: &frame, token: q.token, error: None, usable: true },
+        Ok(false) => ResetPage {
+            frame: &frame,
+            token: String::new(),
+            error: Some(ResetError::InvalidToken.to_string()),
+            usable: false,
+        },
+        Err(e) => return PageError::new(&frame, e).into_response(),
+    };
+    render(&frame, StatusCode::OK, &page)
 }
 
 /// Reset form.
@@ -341,11 +377,15 @@ pub async fn reset_submit(
     match reset::complete(&state, &form.token, form.password, &client, request_id.map(|r| r.0.0)).await {
         Ok(()) => see_other("/login?notice=password-reset"),
         Err(ResetError::Internal(e)) => PageError::new(&frame, e).into_response(),
-        Err(e) => render(
-            &frame,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ResetPage { frame: &frame, token: form.token, error: Some(e.to_string()) },
-        ),
+        Err(e) => {
+            let usable = !matches!(e, ResetError::InvalidToken);
+            let token = if usable { form.token } else { String::new() };
+            render(
+                &frame,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ResetPage { frame: &frame, token, error: Some(e.to_string()), usable },
+            )
+        }
     }
 }
 

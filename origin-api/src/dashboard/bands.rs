@@ -10,6 +10,7 @@ use serde::Deserialize;
 use shared::BandId;
 use uuid::Uuid;
 
+use super::events::EdgeSync;
 use super::page::{Frame, OrPage, PageError, render, see_other};
 use crate::band_import;
 use crate::domain::DomainError;
@@ -25,6 +26,7 @@ use crate::http::session_auth::SessionContext;
 pub struct BandsPage<'a> {
     frame: &'a Frame,
     event: Event,
+    sync: EdgeSync,
     page: BandPage,
     q: String,
     status: String,
@@ -70,11 +72,28 @@ async fn page(
         after: search.after.clone(),
         limit: Some(50),
     };
-    let bands = state.domain.list_bands(&ctx.actor, id, query).await.or_page(frame)?;
+    // Postgres text cannot hold NUL: no band matches a search containing one
+    // (and the query would fail), so the answer is the empty page it is.
+    let impossible = [Some(&search.q), search.after.as_ref()].into_iter().flatten().any(|s| s.contains('\0'));
+    let bands = if impossible {
+        BandPage { bands: Vec::new(), next: None, total: 0 }
+    } else {
+        state.domain.list_bands(&ctx.actor, id, query).await.or_page(frame)?
+    };
+    let sync = EdgeSync::of(&state.domain.db, id).await.or_page(frame)?;
     Ok(render(
         frame,
         status,
-        &BandsPage { frame, event, page: bands, q: search.q, status: search.status, import_errors, error },
+        &BandsPage {
+            frame,
+            event,
+            sync,
+            page: bands,
+            q: search.q,
+            status: search.status,
+            import_errors,
+            error,
+        },
     ))
 }
 
