@@ -63,13 +63,17 @@ pub async fn enqueue_bands(conn: &mut PgConnection, ids: &[String]) -> Result<()
 
 /// Enqueues an event and every one of its bands (`kv resync`).
 pub async fn enqueue_event_with_bands(conn: &mut PgConnection, event_id: Uuid) -> Result<usize, sqlx::Error> {
-    enqueue_event(conn, event_id).await?;
+    // Share-lock the event and its bands: a concurrent edit (which holds them
+    // FOR UPDATE) commits first and is read here, so this snapshot can never
+    // carry older state under a newer revision than that edit's row.
+    sqlx::query("SELECT 1 FROM events WHERE id = $1 FOR SHARE").bind(event_id).execute(&mut *conn).await?;
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT band_id FROM bands WHERE event_id = $1 AND deleted_at IS NULL ORDER BY band_id",
+        "SELECT band_id FROM bands WHERE event_id = $1 AND deleted_at IS NULL ORDER BY band_id FOR SHARE",
     )
     .bind(event_id)
     .fetch_all(&mut *conn)
     .await?;
+    enqueue_event(conn, event_id).await?;
     for chunk in ids.chunks(5_000) {
         enqueue_bands(conn, chunk).await?;
     }

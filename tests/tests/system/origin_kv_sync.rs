@@ -304,3 +304,63 @@ async fn a_queued_band_deletion_keeps_its_event_propagating_on_the_event_and_ban
     assert!(edge_has_everything(&origin, &alice, e).await, "delivered: E is live again");
     assert_eq!(pusher::pending_for_event(&origin.domain().db, f).await.unwrap(), 0, "and so is F");
 }
+
+/// `kv resync` waits for an edit in flight and queues the state after it:
+/// otherwise it could read a band before the edit commits yet take a later
+/// revision, and the edge would keep the older state.
+#[tokio::test]
+async fn a_resync_waits_for_an_edit_in_flight_and_queues_the_state_after_it() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let actor = Actor::cli();
+    let domain = origin.domain().clone();
+    let org = domain.create_org(&actor, NewOrg { name: "Race Org".into(), slug: None }).await.unwrap();
+    let event = domain
+        .create_event(
+            &actor,
+            NewEvent {
+                org_id: org.id,
+                name: "Race".into(),
+                default_url: Some("https://race.example/".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let band = NewBand {
+        line: 2,
+        band_id: BandId::parse("RACE0001").unwrap(),
+        label: String::new(),
+        status: BandStatus::Active,
+        override_url: None,
+    };
+    domain.import_bands(&actor, event.id, vec![band], Vec::new()).await.unwrap();
+
+    // An edit holds the band's row (as `update_band` does) and has not committed.
+    let mut edit = db.pool.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE bands SET override_url = 'https://after-the-edit.example/' WHERE band_id = 'RACE0001'",
+    )
+    .execute(&mut *edit)
+    .await
+    .unwrap();
+    let pool = db.pool.clone();
+    let resync = tokio::spawn(async move {
+        let mut tx = pool.begin().await.unwrap();
+        origin_api::kv_sync::outbox::enqueue_event_with_bands(&mut tx, event.id).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!resync.is_finished(), "the resync read past an uncommitted edit");
+    edit.commit().await.unwrap();
+    resync.await.unwrap();
+
+    let op: serde_json::Value =
+        sqlx::query_scalar("SELECT op FROM kv_outbox WHERE key = 'band:RACE0001' ORDER BY seq DESC LIMIT 1")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let op: KvOp = serde_json::from_value(op).unwrap();
+    let KvOp::PutBand { record, .. } = op else { panic!("expected a band put, got {op:?}") };
+    assert_eq!(record.override_url.as_ref().map(|d| d.as_str()), Some("https://after-the-edit.example/"));
+}
