@@ -1028,6 +1028,10 @@ async fn malformed_ids_query_parameters_and_oversized_bodies_get_the_stable_erro
         ("audit time", Method::GET, "/api/v1/audit?from=yesterday".into()),
         ("audit actor", Method::GET, "/api/v1/audit?actor_id=someone".into()),
         ("audit cursor", Method::GET, "/api/v1/audit?before=latest".into()),
+        // Postgres text cannot hold NUL: the caller's input, never a 500.
+        ("band search with NUL", Method::GET, format!("{bands}?q=x%00y")),
+        ("audit action with NUL", Method::GET, "/api/v1/audit?action=x%00y".into()),
+        ("audit target with NUL", Method::GET, "/api/v1/audit?target_id=x%00y".into()),
     ];
     let mut failures = Vec::new();
     for (what, method, path) in cases {
