@@ -150,6 +150,23 @@ async fn origin_with_world() -> (TestDb, Origin, World) {
     (db, origin, w)
 }
 
+/// The path of a reset link in a mail the origin wrote to its `MAIL_DIR` (development mail).
+fn reset_link_in_mail(db_name: &str) -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("sm-mail-{db_name}"));
+    std::fs::read_dir(dir).ok()?.filter_map(|f| std::fs::read_to_string(f.ok()?.path()).ok()).find_map(
+        |mail| {
+            // Quoted-printable soft breaks and `=` escapes.
+            let mail = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+            let at = mail.find("/reset-password?token=")?;
+            let link: String = mail[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "/-_?=.".contains(*c))
+                .collect();
+            Some(link)
+        },
+    )
+}
+
 /// Signs in through the form; leaves the browser wherever the origin sends it.
 async fn sign_in(b: &Browser, email: &str, password: &str) {
     b.open("/login").await;
@@ -190,7 +207,7 @@ impl Sweep {
 /// does not visit fails the test.
 #[tokio::test]
 async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_language_and_alt_text() {
-    let (_db, origin, w) = origin_with_world().await;
+    let (db, origin, w) = origin_with_world().await;
     let cli = Actor::cli();
     // Something in the ADMIN's trash: a band and a user.
     origin.domain().delete_band(&cli, &BandId::parse(&w.band_b).expect("id")).await.expect("delete band");
@@ -207,15 +224,22 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
     sweep.check(&b, "/login", "Sign in").await;
     b.open("/forgot-password").await;
     sweep.check(&b, "/forgot-password", "Forgot your password?").await;
-    b.fill("#email", "nobody@example.com").await;
+    // A known account, so that its mail holds a live link to the reset form.
+    b.fill("#email", &w.customer_a.1).await;
     b.click("form[action='/forgot-password'] button[type=submit]").await;
     b.wait_for_path("/login?notice=reset-sent").await;
     sweep.check(&b, "/login", "Sign in").await;
-    b.open("/reset-password?token=not-a-token").await;
+    let link = system_tests::eventually("the reset mail", std::time::Duration::from_secs(10), || async {
+        reset_link_in_mail(&db.name)
+    })
+    .await;
+    b.open(&link).await;
+    b.find("#password").await;
     sweep.check(&b, "/reset-password", "Choose a new password").await;
-    b.fill("#password", "a long enough new password").await;
-    b.click("form[action='/reset-password'] button[type=submit]").await;
+    // A dead link says so at once, with the way to a new one.
+    b.open("/reset-password?token=not-a-token").await;
     b.find("main .errors").await;
+    b.find("main a[href='/forgot-password']").await;
     sweep.check(&b, "/reset-password", "Choose a new password").await;
 
     // The ADMIN: enrolment first, then the challenge, then every page.
