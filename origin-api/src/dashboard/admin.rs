@@ -345,7 +345,8 @@ pub async fn update(
     let result = async {
         crate::api::mfa::require_step_up(&state, &ctx)?;
         let patch =
-            UserPatch { role: Some(parse_role(&form.role)?), org_id: parse_org(&form.org_id)?, name: None };
+            // The form always shows the organisation: "(no organisation)" means none.
+            UserPatch { role: Some(parse_role(&form.role)?), org_id: Some(parse_org(&form.org_id)?), name: None };
         state.domain.update_user(&ctx.actor, id, patch).await?;
         Ok(())
     }

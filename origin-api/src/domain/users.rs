@@ -113,10 +113,17 @@ impl Domain {
 pub struct UserPatch {
     /// New role.
     pub role: Option<Role>,
-    /// New organisation (required when becoming a CUSTOMER without one).
-    pub org_id: Option<Uuid>,
+    /// Organisation: absent keeps it, `null` clears it (ADMINs only: a
+    /// CUSTOMER must belong to one), an id moves the user there.
+    #[serde(default, deserialize_with = "present")]
+    pub org_id: Option<Option<Uuid>>,
     /// New display name.
     pub name: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`, by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    <Option<Uuid> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 impl Domain {
@@ -163,7 +170,7 @@ impl Domain {
         .await?
         .ok_or(DomainError::NotFound)?;
         let role = patch.role.map_or_else(|| before.role.clone(), |r| r.as_str().to_string());
-        let org_id = patch.org_id.or(before.org_id);
+        let org_id = patch.org_id.unwrap_or(before.org_id);
         if role == Role::Customer.as_str() && org_id.is_none() {
             return Err(DomainError::invalid("org", "a CUSTOMER must belong to an organisation"));
         }

@@ -589,6 +589,23 @@ async fn an_organisation_change_ends_the_users_sessions_at_once() {
     assert_eq!(status_of(&alice).await, 401);
 }
 
+/// `org_id` in a user patch: absent keeps the organisation, `null` clears it
+/// (refused for a CUSTOMER, who must belong to one), an id moves the user.
+#[tokio::test]
+async fn a_user_patch_tells_a_missing_organisation_from_a_cleared_one() {
+    let env = Env::start().await;
+    let admin = env.admin().await;
+    let path = format!("/api/v1/users/{}", env.world.customer_a.0);
+    let org_a = env.world.org_a.to_string();
+    let r = admin.patch(&path, json!({ "name": "Alice Renamed" })).await;
+    assert_eq!((r.status.as_u16(), r.json["org_id"].as_str()), (200, Some(org_a.as_str())), "absent: kept");
+    let r = admin.patch(&path, json!({ "org_id": null })).await;
+    assert_eq!(r.status, 422, "a CUSTOMER cannot be left without an organisation: {:?}", r.json);
+    let r = admin.patch(&path, json!({ "role": "ADMIN", "org_id": null })).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!((r.json["role"].as_str(), &r.json["org_id"]), (Some("ADMIN"), &Value::Null), "null: cleared");
+}
+
 /// Deactivation ends the user's sessions at once and refuses sign-in; reactivation lets them sign in again but never revives the old session.
 #[tokio::test]
 async fn deactivation_ends_sessions_at_once_and_reactivation_does_not_revive_them() {
