@@ -156,7 +156,7 @@ macro_rules! window_columns {
 
 fn check_span(starts_at: Option<DateTime<Utc>>, ends_at: Option<DateTime<Utc>>) -> Result<(), DomainError> {
     match (starts_at, ends_at) {
-        (Some(s), Some(e)) if e <= s => Err(DomainError::invalid("ends_at", "must be after starts_at")),
+        (Some(s), Some(e)) if e <= s => Err(DomainError::invalid("ends_at", "must be after the start")),
         _ => Ok(()),
     }
 }
@@ -325,7 +325,7 @@ impl Domain {
         // The edge compares whole seconds; storing whole seconds keeps both sides identical.
         let (starts_at, ends_at) = (input.starts_at.trunc_subsecs(0), input.ends_at.trunc_subsecs(0));
         if ends_at <= starts_at {
-            return Err(DomainError::invalid("ends_at", "must be after starts_at"));
+            return Err(DomainError::invalid("ends_at", "must be after the start"));
         }
         let mut tx = self.begin().await?;
         let event = lock_event(&mut tx, actor, event_id).await?;

@@ -767,14 +767,14 @@ async fn window_ending_before_it_starts_is_refused() {
     for (from, to) in [("12:00", "11:00"), ("12:00", "12:00")] {
         let (code, out) = add_window(&db, &opts, &event, from, to).await;
         assert_eq!(code, ExitCode::FAILURE, "{from}-{to}: {out}");
-        assert_eq!(out, "error: ends_at: must be after starts_at");
+        assert_eq!(out, "error: ends_at: must be after the start");
     }
     // Same rule for an event's own span.
     let org_s = org.to_string();
     let span = "--starts-at 2027-06-02T00:00:00Z --ends-at 2027-06-01T00:00:00Z";
     let out =
         refused(&db, &opts, &argv(&format!("event create --org {org_s} --name Backwards {span}"))).await;
-    assert_eq!(out, "error: ends_at: must be after starts_at");
+    assert_eq!(out, "error: ends_at: must be after the start");
     assert_eq!(counts(&db).await, before);
 }
 
