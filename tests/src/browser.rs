@@ -333,3 +333,21 @@ impl WebDriverCompatibleCommand for Cdp {
         (http::Method::POST, Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()))
     }
 }
+
+impl Browser {
+    /// Signs in through the form; leaves the browser wherever the origin sends it.
+    pub async fn sign_in(&self, email: &str, password: &str) {
+        self.open("/login").await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("form[action='/login'] button[type=submit]").await;
+    }
+
+    /// On the second-factor page, enters `code` and waits for the events list.
+    pub async fn second_factor(&self, code: &str) {
+        self.wait_for_path("/login/mfa").await;
+        self.fill("#code", code).await;
+        self.click("form[action='/login/mfa'] button[type=submit]").await;
+        self.wait_for_path("/events").await;
+    }
+}

@@ -167,14 +167,6 @@ fn reset_link_in_mail(db_name: &str) -> Option<String> {
     )
 }
 
-/// Signs in through the form; leaves the browser wherever the origin sends it.
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.open("/login").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("form[action='/login'] button[type=submit]").await;
-}
-
 async fn sign_out(b: &Browser) {
     b.click("header form[action='/logout'] button").await;
     b.wait_for_path("/login").await;
@@ -219,7 +211,7 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
     b.open("/").await;
     b.wait_for_path("/login").await;
     sweep.check(&b, "/", "Sign in").await;
-    sign_in(&b, &w.admin.1, "not the password at all").await;
+    b.sign_in(&w.admin.1, "not the password at all").await;
     b.find("main .errors").await;
     sweep.check(&b, "/login", "Sign in").await;
     b.open("/forgot-password").await;
@@ -243,7 +235,7 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
     sweep.check(&b, "/reset-password", "Choose a new password").await;
 
     // The ADMIN: enrolment first, then the challenge, then every page.
-    sign_in(&b, &w.admin.1, PASSWORD).await;
+    b.sign_in(&w.admin.1, PASSWORD).await;
     b.wait_for_path("/mfa/enrol").await;
     sweep.check(&b, "/mfa/enrol", "Two-factor authentication").await;
     let secret = base32_decode(&b.text(".hint code").await);
@@ -254,7 +246,7 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
     b.click("a.button[href='/events']").await;
     b.wait_for_path("/events").await;
     sign_out(&b).await;
-    sign_in(&b, &w.admin.1, PASSWORD).await;
+    b.sign_in(&w.admin.1, PASSWORD).await;
     b.wait_for_path("/login/mfa").await;
     sweep.check(&b, "/login/mfa", "Authentication code").await;
     b.fill("#code", "000000").await;
@@ -265,7 +257,8 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
     b.click("form[action='/login/mfa'] button[type=submit]").await;
     b.wait_for_path("/events").await;
     let event = format!("/events/{}", w.event_a);
-    for (path, route, h1) in [
+    // The pages both roles reach, each with its route and heading.
+    let common = [
         ("/events".to_string(), "/events", "Events"),
         ("/events/new".to_string(), "/events/new", "New event"),
         (event.clone(), "/events/{id}", "Fest"),
@@ -273,11 +266,13 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
         (format!("{event}/analytics"), "/events/{id}/analytics", "Analytics"),
         ("/trash".to_string(), "/trash", "Trash"),
         ("/account".to_string(), "/account", "My account"),
+        ("/mfa/enrol".to_string(), "/mfa/enrol", "Two-factor authentication"),
+    ];
+    for (path, route, h1) in common.iter().cloned().chain([
         ("/audit".to_string(), "/audit", "Audit log"),
         ("/users".to_string(), "/users", "Users"),
-        ("/mfa/enrol".to_string(), "/mfa/enrol", "Two-factor authentication"),
         (format!("/events/{}", uuid::Uuid::new_v4()), "/events/{id}", "Not found"),
-    ] {
+    ]) {
         b.open(&path).await;
         sweep.check(&b, route, h1).await;
     }
@@ -286,20 +281,12 @@ async fn every_page_an_admin_or_a_customer_reaches_has_labels_headings_a_languag
     sign_out(&b).await;
 
     // A CUSTOMER without a second factor, including a form sent back with an error.
-    sign_in(&b, &w.customer_a.1, PASSWORD).await;
+    b.sign_in(&w.customer_a.1, PASSWORD).await;
     b.wait_for_path("/events").await;
-    for (path, route, h1) in [
-        ("/events".to_string(), "/events", "Events"),
-        ("/events/new".to_string(), "/events/new", "New event"),
-        (event.clone(), "/events/{id}", "Fest"),
-        (format!("{event}/bands"), "/events/{id}/bands", "Bands"),
-        (format!("{event}/analytics"), "/events/{id}/analytics", "Analytics"),
-        ("/trash".to_string(), "/trash", "Trash"),
-        ("/account".to_string(), "/account", "My account"),
-        ("/mfa/enrol".to_string(), "/mfa/enrol", "Two-factor authentication"),
+    for (path, route, h1) in common.iter().cloned().chain([
         ("/users".to_string(), "/users", "Not allowed"),
         ("/audit".to_string(), "/audit", "Not allowed"),
-    ] {
+    ]) {
         b.open(&path).await;
         sweep.check(&b, route, h1).await;
     }
@@ -464,7 +451,7 @@ async fn the_venue_pages_fit_a_phone_screen() {
     origin.domain().import_bands(&cli, w.event_a, vec![band], Vec::new()).await.expect("band");
 
     let b = Browser::start(&origin.url).await;
-    sign_in(&b, &w.customer_a.1, PASSWORD).await;
+    b.sign_in(&w.customer_a.1, PASSWORD).await;
     b.wait_for_path("/events").await;
     let event = format!("/events/{}", w.event_a);
     let pages = [
@@ -521,7 +508,7 @@ async fn the_core_flows_work_without_javascript() {
     let (db, origin, w) = origin_with_world().await;
     let b = Browser::start_without_javascript(&origin.url).await;
 
-    sign_in(&b, &w.admin.1, PASSWORD).await;
+    b.sign_in(&w.admin.1, PASSWORD).await;
     b.wait_for_path("/mfa/enrol").await;
     let secret = base32_decode(&b.text(".hint code").await);
     b.fill("#code", &code_at(&secret, unix_now())).await;
@@ -531,11 +518,8 @@ async fn the_core_flows_work_without_javascript() {
     b.click("a.button[href='/events']").await;
     b.wait_for_path("/events").await;
     sign_out(&b).await;
-    sign_in(&b, &w.admin.1, PASSWORD).await;
-    b.wait_for_path("/login/mfa").await;
-    b.fill("#code", &code_at(&secret, unix_now() + 30)).await;
-    b.click("form[action='/login/mfa'] button[type=submit]").await;
-    b.wait_for_path("/events").await;
+    b.sign_in(&w.admin.1, PASSWORD).await;
+    b.second_factor(&code_at(&secret, unix_now() + 30)).await;
     assert_eq!(b.text("h1").await, "Events");
 
     // A new event for organisation A.

@@ -30,14 +30,6 @@ async fn origin_with_world() -> (TestDb, Origin, World) {
     (db, origin, w)
 }
 
-/// Signs in through the form; leaves the browser wherever the origin sends it.
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.open("/login").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("form[action='/login'] button[type=submit]").await;
-}
-
 /// Fails if anything in the session so far broke the Content-Security-Policy or opened a dialog.
 async fn assert_clean(b: &Browser, what: &str) {
     assert!(!b.dialog_open().await, "{what}: a JavaScript dialog opened");
@@ -83,7 +75,7 @@ async fn an_admin_sets_up_an_event_in_the_browser_and_sees_an_edge_tap_in_its_an
     let b = Browser::start(&origin.url).await;
 
     // First sign-in: an ADMIN without a second factor can only enrol.
-    sign_in(&b, &w.admin.1, PASSWORD).await;
+    b.sign_in(&w.admin.1, PASSWORD).await;
     b.wait_for_path("/mfa/enrol").await;
     assert_eq!(b.count(".qr svg").await, 1, "the enrolment QR code is drawn");
     screenshots(&b, "mfa-enrol").await;
@@ -99,11 +91,8 @@ async fn an_admin_sets_up_an_event_in_the_browser_and_sees_an_edge_tap_in_its_an
     // Sign out, then in again with password and the next code.
     b.click("header form[action='/logout'] button").await;
     b.wait_for_path("/login").await;
-    sign_in(&b, &w.admin.1, PASSWORD).await;
-    b.wait_for_path("/login/mfa").await;
-    b.fill("#code", &code_at(&secret, unix_now() + 30)).await;
-    b.click("form[action='/login/mfa'] button[type=submit]").await;
-    b.wait_for_path("/events").await;
+    b.sign_in(&w.admin.1, PASSWORD).await;
+    b.second_factor(&code_at(&secret, unix_now() + 30)).await;
     assert_eq!(b.text("h1").await, "Events");
 
     // A new event for organisation A.
@@ -220,7 +209,7 @@ async fn a_customer_sees_only_its_organisation_and_cannot_reach_other_pages_by_u
             .expect("rename");
     }
     let b = Browser::start(&origin.url).await;
-    sign_in(&b, &w.customer_a.1, PASSWORD).await;
+    b.sign_in(&w.customer_a.1, PASSWORD).await;
     b.wait_for_path("/events").await;
     let listed = b.text("main table").await;
     assert!(listed.contains("Alpha Weekender"), "own event listed: {listed}");
@@ -282,7 +271,7 @@ async fn hostile_event_names_and_band_labels_render_as_text() {
     origin.domain().import_bands(&cli, w.event_a, vec![band], Vec::new()).await.expect("band");
 
     let b = Browser::start(&origin.url).await;
-    sign_in(&b, &w.customer_a.1, PASSWORD).await;
+    b.sign_in(&w.customer_a.1, PASSWORD).await;
     b.wait_for_path("/events").await;
     let pages = [
         "/events".to_string(),
@@ -323,7 +312,7 @@ async fn hostile_event_names_and_band_labels_render_as_text() {
 async fn forms_without_the_csrf_token_fail_and_scripts_cannot_read_the_session_cookie() {
     let (db, origin, w) = origin_with_world().await;
     let b = Browser::start(&origin.url).await;
-    sign_in(&b, &w.customer_a.1, PASSWORD).await;
+    b.sign_in(&w.customer_a.1, PASSWORD).await;
     b.wait_for_path("/events").await;
 
     let cookies = b.client.get_all_cookies().await.expect("cookies");
@@ -391,11 +380,8 @@ async fn a_customer_deletes_a_band_and_an_event_and_restores_both_from_the_trash
     };
 
     let b = Browser::start(&origin.url).await;
-    sign_in(&b, &w.customer_a.1, PASSWORD).await;
-    b.wait_for_path("/login/mfa").await;
-    b.fill("#code", &code_at(&secret, unix_now())).await;
-    b.click("form[action='/login/mfa'] button[type=submit]").await;
-    b.wait_for_path("/events").await;
+    b.sign_in(&w.customer_a.1, PASSWORD).await;
+    b.second_factor(&code_at(&secret, unix_now())).await;
 
     // The band: cancelling the confirmation keeps it, confirming deletes it.
     let bands = format!("/events/{}/bands", w.event_a);
