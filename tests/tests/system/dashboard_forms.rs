@@ -663,13 +663,7 @@ async fn account_password_change_and_signing_out_everywhere_else() {
     let html = page(&here, "/account").await;
     assert_eq!(body_rows(&html, "id=\"sessions-h\"").len(), 2, "both sessions listed");
     assert!(row_of(&html, "This browser").contains("Sign out"));
-    let hash = || async {
-        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE id = $1")
-            .bind(w.customer_a.0)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap()
-    };
+    let hash = || password_hash(db, w.customer_a.0);
     let original = hash().await;
 
     // A wrong current password is refused with a message; nothing changes.
@@ -801,13 +795,7 @@ async fn forgot_and_reset_password_pages() {
     let html = page(&anon, &link).await;
     assert!(html.contains(&format!("name=\"token\" value=\"{token}\"")), "{}", main_of(&html));
     assert!(alert(&html).is_none(), "a valid link shows no error: {:?}", alert(&html));
-    let hash = || async {
-        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE id = $1")
-            .bind(w.customer_a.0)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap()
-    };
+    let hash = || password_hash(db, w.customer_a.0);
     let original = hash().await;
 
     // Weak passwords are refused with the policy's reason; the link still works after.
@@ -1319,4 +1307,13 @@ async fn events_list_and_event_page_show_taps_badges_counts_and_refuse_bad_edits
 /// A lone row wrapped as a table body, for [`body_rows`].
 fn row_wrapped(row: &str) -> String {
     format!("<table><tbody>{row}</tbody></table>")
+}
+
+/// The stored password hash of user `id`.
+async fn password_hash(db: &TestDb, id: Uuid) -> String {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
 }
