@@ -364,3 +364,51 @@ async fn a_resync_waits_for_an_edit_in_flight_and_queues_the_state_after_it() {
     let KvOp::PutBand { record, .. } = op else { panic!("expected a band put, got {op:?}") };
     assert_eq!(record.override_url.as_ref().map(|d| d.as_str()), Some("https://after-the-edit.example/"));
 }
+
+/// A replica still on the code from before `kv_outbox.event_id` (a rolling
+/// deploy) writes rows without it; the database fills it in from the op, so
+/// those changes still count as propagating on their event's pages.
+#[tokio::test]
+async fn rows_written_without_their_event_get_it_from_the_op() {
+    let db = TestDb::new().await;
+    let origin = Origin::start(&db, OriginOptions::default()).await;
+    let actor = Actor::cli();
+    let domain = origin.domain().clone();
+    let org = domain.create_org(&actor, NewOrg { name: "Old Code Org".into(), slug: None }).await.unwrap();
+    let event = domain
+        .create_event(&actor, NewEvent { org_id: org.id, name: "Old".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let band = NewBand {
+        line: 2,
+        band_id: BandId::parse("OLDC0001").unwrap(),
+        label: String::new(),
+        status: BandStatus::Active,
+        override_url: None,
+    };
+    domain.import_bands(&actor, event.id, vec![band], Vec::new()).await.unwrap();
+    domain.delete_band(&actor, &BandId::parse("OLDC0001").unwrap()).await.unwrap();
+
+    // Every kind of row the current code wrote, written again as the old code would.
+    let written: Vec<(String, serde_json::Value, Option<Uuid>)> =
+        sqlx::query_as("SELECT key, op, event_id FROM kv_outbox ORDER BY seq")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let kinds: Vec<String> =
+        written.iter().filter_map(|(_, op, _)| op.as_object()?.keys().next().cloned()).collect();
+    for kind in ["put_event", "put_band", "delete_band"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} row to copy: {kinds:?}");
+    }
+    for (key, op, event_id) in written {
+        assert_eq!(event_id, Some(event.id), "the current code records the event: {key}");
+        let filled: Option<Uuid> =
+            sqlx::query_scalar("INSERT INTO kv_outbox (key, op) VALUES ($1, $2) RETURNING event_id")
+                .bind(&key)
+                .bind(&op)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(filled, Some(event.id), "an old-code row for {key} gets its event");
+    }
+}
