@@ -147,6 +147,27 @@ pub async fn change_password(
     Ok(response)
 }
 
+/// Re-checks the signed-in caller's password before a sensitive change.
+/// Guessing it from a stolen session counts like failed sign-ins; a locked
+/// account makes no change, and this session ends (as in `mfa::prove`).
+pub async fn recheck_password(
+    state: &AppState,
+    ctx: &SessionContext,
+    password: SecretString,
+    wrong: &'static str,
+) -> Result<(), ApiError> {
+    match login::recheck_password(state, &ctx.actor, ctx.user.id, ctx.user.org_id, password).await {
+        Ok(()) => Ok(()),
+        Err(RecheckError::Wrong) => Err(ApiError::unprocessable("wrong_password", wrong)),
+        Err(RecheckError::Locked) => {
+            let mut conn = state.domain.db.acquire().await?;
+            session::revoke(&mut conn, ctx.session.id, state.clock.now(), "account locked").await?;
+            Err(ApiError::Unauthorized)
+        }
+        Err(RecheckError::Internal(e)) => Err(e.into()),
+    }
+}
+
 /// Changes the caller's password (API and dashboard): answers the new
 /// session's CSRF token and its signed token.
 pub async fn change_own_password(
@@ -155,20 +176,7 @@ pub async fn change_own_password(
     current_password: SecretString,
     new_password: SecretString,
 ) -> Result<(String, String), ApiError> {
-    // Guessing the current password from a stolen session counts like failed sign-ins.
-    match login::recheck_password(state, &ctx.actor, ctx.user.id, ctx.user.org_id, current_password).await {
-        Ok(()) => {}
-        Err(RecheckError::Wrong) => {
-            return Err(ApiError::unprocessable("wrong_password", "the current password is wrong"));
-        }
-        Err(RecheckError::Locked) => {
-            // A locked account makes no sensitive change, and this session ends (as in `mfa::prove`).
-            let mut conn = state.domain.db.acquire().await?;
-            session::revoke(&mut conn, ctx.session.id, state.clock.now(), "account locked").await?;
-            return Err(ApiError::Unauthorized);
-        }
-        Err(RecheckError::Internal(e)) => return Err(e.into()),
-    }
+    recheck_password(state, ctx, current_password, "the current password is wrong").await?;
     let mut tx = state.domain.begin().await?;
     let org = reset::org_name(&mut tx, ctx.user.org_id).await?;
     policy::check(new_password.expose_secret(), &[&ctx.user.email, &ctx.user.name, &org])

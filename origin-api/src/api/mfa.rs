@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::json::ApiJson;
 use crate::auth::jwt::SessionClaims;
-use crate::auth::login::{self, RecheckError};
+use crate::auth::login;
 use crate::auth::session::{self, Stage};
 use crate::domain::actor::Role;
 use crate::http::AppState;
@@ -248,19 +248,7 @@ pub async fn disable_own_mfa(
     }
     // The password counts towards the lockout like the code (in `prove`): a
     // stolen session must not be a way to guess either without limit.
-    match login::recheck_password(state, &ctx.actor, ctx.user.id, ctx.user.org_id, password).await {
-        Ok(()) => {}
-        Err(RecheckError::Wrong) => {
-            return Err(ApiError::unprocessable("wrong_password", "the password is wrong"));
-        }
-        Err(RecheckError::Locked) => {
-            // As `prove` does for a locked account: this session ends too.
-            let mut conn = state.domain.db.acquire().await?;
-            session::revoke(&mut conn, ctx.session.id, state.clock.now(), "account locked").await?;
-            return Err(ApiError::Unauthorized);
-        }
-        Err(RecheckError::Internal(e)) => return Err(e.into()),
-    }
+    super::auth::recheck_password(state, ctx, password, "the password is wrong").await?;
     let mut tx = prove(state, ctx, proof, "disable").await?;
     service::remove(state, &mut tx, &ctx.actor, ctx.user.id, ctx.user.org_id, false)
         .await

@@ -56,7 +56,7 @@ pub enum LoginError {
 
 impl From<sqlx::Error> for LoginError {
     fn from(e: sqlx::Error) -> Self {
-        LoginError::Internal(DomainError::Database(e))
+        LoginError::Internal(DomainError::from(e))
     }
 }
 
@@ -298,7 +298,7 @@ pub enum RecheckError {
 
 impl From<sqlx::Error> for RecheckError {
     fn from(e: sqlx::Error) -> Self {
-        RecheckError::Internal(DomainError::Database(e))
+        RecheckError::Internal(DomainError::from(e))
     }
 }
 

@@ -41,7 +41,7 @@ pub enum ResetError {
 
 impl From<sqlx::Error> for ResetError {
     fn from(e: sqlx::Error) -> Self {
-        ResetError::Internal(DomainError::Database(e))
+        ResetError::Internal(DomainError::from(e))
     }
 }
 

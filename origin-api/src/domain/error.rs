@@ -22,7 +22,20 @@ pub enum DomainError {
     Conflict(String),
     /// The database failed.
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for DomainError {
+    fn from(e: sqlx::Error) -> Self {
+        // Postgres text cannot hold NUL (22021): whichever field or filter
+        // carried one, that is the caller's input, not a database failure.
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("22021")
+        {
+            return DomainError::invalid("text", "may not contain NUL characters");
+        }
+        DomainError::Database(e)
+    }
 }
 
 impl DomainError {
@@ -56,6 +69,6 @@ impl DomainError {
                 _ => {}
             }
         }
-        DomainError::Database(e)
+        DomainError::from(e)
     }
 }

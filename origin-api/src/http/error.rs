@@ -141,20 +141,14 @@ impl From<DomainError> for ApiError {
                 ApiError::unprocessable("invalid", format!("{field}: {reason}"))
             }
             DomainError::Conflict(message) => ApiError::Conflict(message),
-            DomainError::Database(e) => ApiError::from(e),
+            DomainError::Database(e) => ApiError::Internal(e.into()),
         }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        // Postgres text cannot hold NUL (22021): whichever field or filter
-        // carried one, that is the caller's input, not our failure.
-        if let sqlx::Error::Database(db) = &e
-            && db.code().as_deref() == Some("22021")
-        {
-            return ApiError::unprocessable("invalid_text", "text may not contain NUL characters");
-        }
-        ApiError::Internal(e.into())
+        // What a database error means to the caller is the domain's call.
+        ApiError::from(DomainError::from(e))
     }
 }

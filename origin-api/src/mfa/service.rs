@@ -41,7 +41,7 @@ pub enum MfaError {
 
 impl From<sqlx::Error> for MfaError {
     fn from(e: sqlx::Error) -> Self {
-        MfaError::Internal(DomainError::Database(e))
+        MfaError::Internal(DomainError::from(e))
     }
 }
 

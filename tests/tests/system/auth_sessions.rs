@@ -692,13 +692,7 @@ async fn an_active_session_still_ends_twelve_hours_after_sign_in() {
         let r = me_with(&env.origin.url, &token).await;
         if step < 72 {
             assert_eq!(r.status, 200, "after {} minutes of activity: {}", step * 10, r.text);
-            let cookie = r.session_cookies().first().cloned().expect("refreshed after 10 minutes");
-            token = cookie
-                .split(';')
-                .next()
-                .and_then(|p| p.split_once('='))
-                .map(|(_, v)| v.to_string())
-                .expect("v");
+            token = new_token(&r).expect("refreshed after 10 minutes");
         } else {
             assert_eq!(r.status, 401, "12 hours after sign-in the session is over: {}", r.text);
         }
@@ -729,8 +723,7 @@ async fn a_token_older_than_five_minutes_is_refreshed_with_a_working_one() {
         assert!(attrs.contains(&a.to_string()), "refreshed cookie has {a}: {}", set[0]);
     }
     assert!(!attrs.iter().any(|a| a.starts_with("domain")), "no Domain: {}", set[0]);
-    let new =
-        set[0].split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v.to_string()).expect("token");
+    let new = new_token(&due).expect("token");
     assert_ne!(new, old);
     assert_eq!(sid_of(&new), sid_of(&old), "same session");
     let (_, claims, _) = decode(&new);

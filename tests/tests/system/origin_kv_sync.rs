@@ -312,29 +312,8 @@ async fn a_queued_band_deletion_keeps_its_event_propagating_on_the_event_and_ban
 async fn a_resync_waits_for_an_edit_in_flight_and_queues_the_state_after_it() {
     let db = TestDb::new().await;
     let origin = Origin::start(&db, OriginOptions::default()).await;
-    let actor = Actor::cli();
     let domain = origin.domain().clone();
-    let org = domain.create_org(&actor, NewOrg { name: "Race Org".into(), slug: None }).await.unwrap();
-    let event = domain
-        .create_event(
-            &actor,
-            NewEvent {
-                org_id: org.id,
-                name: "Race".into(),
-                default_url: Some("https://race.example/".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let band = NewBand {
-        line: 2,
-        band_id: BandId::parse("RACE0001").unwrap(),
-        label: String::new(),
-        status: BandStatus::Active,
-        override_url: None,
-    };
-    domain.import_bands(&actor, event.id, vec![band], Vec::new()).await.unwrap();
+    let event = event_with_band(&domain, "Race", "RACE0001").await;
 
     // An edit holds the band's row (as `update_band` does) and has not committed.
     let mut edit = db.pool.begin().await.unwrap();
@@ -374,19 +353,7 @@ async fn rows_written_without_their_event_get_it_from_the_op() {
     let origin = Origin::start(&db, OriginOptions::default()).await;
     let actor = Actor::cli();
     let domain = origin.domain().clone();
-    let org = domain.create_org(&actor, NewOrg { name: "Old Code Org".into(), slug: None }).await.unwrap();
-    let event = domain
-        .create_event(&actor, NewEvent { org_id: org.id, name: "Old".into(), ..Default::default() })
-        .await
-        .unwrap();
-    let band = NewBand {
-        line: 2,
-        band_id: BandId::parse("OLDC0001").unwrap(),
-        label: String::new(),
-        status: BandStatus::Active,
-        override_url: None,
-    };
-    domain.import_bands(&actor, event.id, vec![band], Vec::new()).await.unwrap();
+    let event = event_with_band(&domain, "Old", "OLDC0001").await;
     domain.delete_band(&actor, &BandId::parse("OLDC0001").unwrap()).await.unwrap();
 
     // Every kind of row the current code wrote, written again as the old code would.
@@ -411,4 +378,30 @@ async fn rows_written_without_their_event_get_it_from_the_op() {
                 .unwrap();
         assert_eq!(filled, Some(event.id), "an old-code row for {key} gets its event");
     }
+}
+
+/// An organisation with one event named `name` (default URL set) and one active band `band`.
+async fn event_with_band(
+    domain: &origin_api::domain::Domain,
+    name: &str,
+    band: &str,
+) -> origin_api::domain::events::Event {
+    let actor = Actor::cli();
+    let org = domain.create_org(&actor, NewOrg { name: format!("{name} Org"), slug: None }).await.unwrap();
+    let event = NewEvent {
+        org_id: org.id,
+        name: name.into(),
+        default_url: Some(format!("https://{}.example/", name.to_lowercase())),
+        ..Default::default()
+    };
+    let event = domain.create_event(&actor, event).await.unwrap();
+    let band = NewBand {
+        line: 2,
+        band_id: BandId::parse(band).unwrap(),
+        label: String::new(),
+        status: BandStatus::Active,
+        override_url: None,
+    };
+    domain.import_bands(&actor, event.id, vec![band], Vec::new()).await.unwrap();
+    event
 }
